@@ -1,0 +1,84 @@
+// A kernel is a named WGSL compute shader. wgsl_reflect reads its bindings and its uniform struct layout
+// once, so launchers pass bindings by name and uniforms as plain objects, never computing offsets by hand.
+import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
+
+export interface UniformField {
+  offset: number;
+  /** 'u32' | 'i32' | 'f32', the scalar type of the field or of its vector components. */
+  scalar: 'u32' | 'i32' | 'f32';
+  count: number;
+}
+
+export interface BindingInfo {
+  name: string;
+  binding: number;
+  kind: 'uniform' | 'storage';
+  /** For uniform bindings: the struct layout. */
+  fields?: Map<string, UniformField>;
+  size?: number;
+}
+
+export interface Kernel {
+  /** `<op>.<entry>`, used for pipeline labels and in every error message. */
+  readonly name: string;
+  readonly code: string;
+  readonly entry: string;
+  readonly bindings: Map<string, BindingInfo>;
+  /** Names of `override` constants the shader declares. */
+  readonly overrides: Set<string>;
+}
+
+function scalarOf(typeName: string): 'u32' | 'i32' | 'f32' {
+  const t = typeName.replace(/^vec[234]/, '').replace(/[<>]/g, '');
+  if (t === 'u32' || t === 'u' || typeName.endsWith('u')) return 'u32';
+  if (t === 'i32' || t === 'i' || typeName.endsWith('i')) return 'i32';
+  return 'f32';
+}
+
+/** Defines a kernel; the WGSL is parsed here, once, at module load. */
+export function kernel(name: string, code: string, entry = 'main'): Kernel {
+  const r = new WgslReflect(code);
+  const bindings = new Map<string, BindingInfo>();
+  for (const u of r.uniforms) {
+    if (u.group !== 0) throw new Error(`kernel ${name}: only @group(0) is supported (uniform ${u.name})`);
+    const fields = new Map<string, UniformField>();
+    const members = (u.type as unknown as { members?: { name: string; offset: number; size: number; type: { name: string; format?: { name: string } } }[] }).members;
+    if (!members) throw new Error(`kernel ${name}: uniform ${u.name} must be a struct`);
+    for (const m of members) {
+      const tn = m.type.format ? `${m.type.name}<${m.type.format.name}>` : m.type.name;
+      const scalar = scalarOf(m.type.format ? m.type.format.name : tn);
+      fields.set(m.name, { offset: m.offset, scalar, count: m.size / 4 });
+    }
+    bindings.set(u.name, { name: u.name, binding: u.binding, kind: 'uniform', fields, size: Math.ceil(u.size / 16) * 16 });
+  }
+  for (const s of r.storage) {
+    if (s.group !== 0) throw new Error(`kernel ${name}: only @group(0) is supported (storage ${s.name})`);
+    bindings.set(s.name, { name: s.name, binding: s.binding, kind: 'storage' });
+  }
+  const overrides = new Set(r.overrides.map((o) => o.name));
+  return { name, code, entry, bindings, overrides };
+}
+
+/** Encodes a uniform object into the struct layout reflection found; every field must be given. */
+export function encodeUniforms(k: Kernel, b: BindingInfo, values: Record<string, number | readonly number[]>): ArrayBuffer {
+  const buf = new ArrayBuffer(b.size!);
+  const dv = new DataView(buf);
+  for (const [field, f] of b.fields!) {
+    const v = values[field];
+    if (v === undefined) throw new Error(`kernel ${k.name}: uniform ${b.name}.${field} not given`);
+    const arr = typeof v === 'number' ? [v] : v;
+    if (arr.length !== f.count) throw new Error(`kernel ${k.name}: uniform ${b.name}.${field} wants ${f.count} values, got ${arr.length}`);
+    arr.forEach((x, i) => {
+      const o = f.offset + 4 * i;
+      if (f.scalar === 'u32') {
+        if (!(x >= 0 && Number.isInteger(x))) throw new Error(`kernel ${k.name}: uniform ${b.name}.${field} = ${x} is not a u32`);
+        dv.setUint32(o, x, true);
+      } else if (f.scalar === 'i32') dv.setInt32(o, x, true);
+      else dv.setFloat32(o, x, true);
+    });
+  }
+  for (const key of Object.keys(values)) {
+    if (!b.fields!.has(key)) throw new Error(`kernel ${k.name}: uniform ${b.name} has no field ${key}`);
+  }
+  return buf;
+}

@@ -1,0 +1,297 @@
+// The runtime: the only owner of the GPUDevice. Buffer pool, pipeline cache, batched command encoding,
+// upload/readback, and errors captured with error scopes and reported with the kernel's name.
+import { acquireDevice, type DeviceOptions } from './device.js';
+import { DeviceLostError, GpuMemoryError, KernelError, fmtBytes, fmtShape } from './errors.js';
+import { encodeUniforms, type Kernel } from './kernel.js';
+import { BufferPool, type PoolStats } from './pool.js';
+
+/** A float32, contiguous, row-major (NCHW) array on the GPU: what kernels consume and produce. */
+export interface RawTensor {
+  readonly buffer: GPUBuffer;
+  readonly shape: readonly number[];
+}
+
+export type Binding = RawTensor | GPUBuffer | Record<string, number | readonly number[]>;
+
+export interface GpuOptions extends DeviceOptions {
+  /** Submit after every dispatch inside its own error scope, so an error names exactly one kernel. */
+  debug?: boolean;
+  /** Dispatches recorded before an automatic submit. */
+  batchSize?: number;
+}
+
+export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
+const UNIFORM = () => GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
+
+type Check = Promise<Error | null>;
+
+export class Gpu {
+  readonly limits: GPUSupportedLimits;
+  readonly features: ReadonlySet<string>;
+  readonly adapterInfo: { vendor: string; architecture: string; device: string; description: string };
+  private pool: BufferPool;
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private encoder: GPUCommandEncoder | null = null;
+  private batch: string[] = [];
+  private uniformsInBatch: GPUBuffer[] = [];
+  private checks: Check[] = [];
+  private lostError: DeviceLostError | null = null;
+  private lostPromise: Promise<never>;
+  private destroyed = false;
+  readonly debug: boolean;
+  private batchSize: number;
+
+  private constructor(
+    readonly device: GPUDevice,
+    readonly adapter: GPUAdapter,
+    private releaseGpu: () => void,
+    opts: GpuOptions,
+  ) {
+    this.limits = device.limits;
+    this.features = new Set([...device.features] as string[]);
+    const i = adapter.info;
+    this.adapterInfo = { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description };
+    this.debug = opts.debug ?? (typeof process !== 'undefined' && process.env?.PERCEPTUAL_DEBUG === '1');
+    this.batchSize = opts.batchSize ?? 64;
+    this.pool = new BufferPool(device, device.limits.maxStorageBufferBindingSize, (p, what) =>
+      this.checks.push(p.then((e) => (e ? new GpuMemoryError(`GPU out of memory allocating ${what}: ${e.message}`) : null))),
+    );
+    this.lostPromise = device.lost.then((info) => {
+      this.lostError = new DeviceLostError(
+        this.destroyed ? 'GPU device was destroyed (Gpu.destroy() was called)' : `GPU device lost (${info.reason}): ${info.message}`,
+      );
+      throw this.lostError;
+    });
+    this.lostPromise.catch(() => {});
+    device.addEventListener('uncapturederror', (ev) => {
+      const e = (ev as GPUUncapturedErrorEvent).error;
+      this.checks.push(Promise.resolve(new KernelError(`GPU error outside any kernel: ${e.message}`, 'unknown')));
+    });
+  }
+
+  static async create(opts: GpuOptions = {}): Promise<Gpu> {
+    const { device, adapter, release } = await acquireDevice(opts);
+    return new Gpu(device, adapter, release, opts);
+  }
+
+  private alive(): void {
+    if (this.lostError) throw this.lostError;
+  }
+
+  // ---- memory -------------------------------------------------------------------------------------
+
+  /** An uninitialised tensor from the pool. */
+  empty(shape: readonly number[], what = 'tensor'): RawTensor {
+    this.alive();
+    for (const d of shape) {
+      if (!Number.isInteger(d) || d < 0) throw new Error(`${what}: invalid shape ${fmtShape(shape)}`);
+    }
+    const bytes = Math.max(4, numel(shape) * 4);
+    if (bytes > this.limits.maxStorageBufferBindingSize) {
+      throw new GpuMemoryError(
+        `${what} ${fmtShape(shape)} needs ${fmtBytes(bytes)}, beyond this device's maxStorageBufferBindingSize ` +
+          `(${fmtBytes(this.limits.maxStorageBufferBindingSize)}); use a smaller input or process it in tiles`,
+      );
+    }
+    return { buffer: this.pool.acquire(bytes, STORAGE(), `${what} ${fmtShape(shape)}`), shape: [...shape] };
+  }
+
+  zeros(shape: readonly number[], what = 'tensor'): RawTensor {
+    const t = this.empty(shape, what);
+    this.enc().clearBuffer(t.buffer, 0, t.buffer.size);
+    return t;
+  }
+
+  upload(data: ArrayLike<number>, shape: readonly number[], what = 'tensor'): RawTensor {
+    const n = numel(shape);
+    if (data.length !== n) throw new Error(`${what}: ${data.length} values for shape ${fmtShape(shape)} (${n} elements)`);
+    const t = this.empty(shape, what);
+    const f = data instanceof Float32Array ? data : Float32Array.from(data);
+    // writeBuffer runs before the pending commands are submitted; the buffer came from the free pool, so
+    // nothing recorded yet reads its previous content.
+    if (n > 0) this.device.queue.writeBuffer(t.buffer, 0, f.buffer, f.byteOffset, n * 4);
+    return t;
+  }
+
+  /** Returns the buffer to the pool once the commands recorded so far are submitted. */
+  release(t: RawTensor): void {
+    this.pool.release(t.buffer);
+    if (!this.encoder) this.pool.recycle();
+  }
+
+  copy(src: RawTensor, dst: RawTensor, bytes = numel(src.shape) * 4): void {
+    this.alive();
+    this.enc().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, bytes);
+  }
+
+  stats(): PoolStats {
+    return this.pool.stats();
+  }
+
+  resetPeak(): void {
+    this.pool.resetPeak();
+  }
+
+  trim(): void {
+    this.pool.trim();
+  }
+
+  // ---- kernels ------------------------------------------------------------------------------------
+
+  /** 1-D grid for n invocations of workgroup size wg, folded into y above the per-dimension limit.
+   *  Kernels compute their index as `gid.x + gid.y * nwg.x * WG`. */
+  grid(n: number, wg: number): [number, number, number] {
+    const groups = Math.max(1, Math.ceil(n / wg));
+    const max = this.limits.maxComputeWorkgroupsPerDimension;
+    if (groups <= max) return [groups, 1, 1];
+    const y = Math.ceil(groups / max);
+    if (y > max) throw new Error(`grid: ${n} invocations exceed the device's dispatch limits`);
+    return [max, y, 1];
+  }
+
+  pipeline(k: Kernel, constants: Record<string, number> = {}): GPUComputePipeline {
+    const key = `${k.name}|${Object.entries(constants).sort().map(([a, b]) => `${a}=${b}`).join(',')}`;
+    let p = this.pipelines.get(key);
+    if (p) return p;
+    for (const c of Object.keys(constants)) {
+      if (!k.overrides.has(c)) throw new Error(`kernel ${k.name}: no override constant named ${c}`);
+    }
+    this.alive();
+    this.device.pushErrorScope('validation');
+    const module = this.device.createShaderModule({ code: k.code, label: k.name });
+    p = this.device.createComputePipeline({
+      label: k.name,
+      layout: 'auto',
+      compute: { module, entryPoint: k.entry, constants },
+    });
+    const scope = this.device.popErrorScope();
+    this.checks.push(
+      scope.then(async (e) => {
+        if (!e) return null;
+        const info = await module.getCompilationInfo();
+        const lines = k.code.split('\n');
+        const msgs = info.messages
+          .filter((m) => m.type === 'error')
+          .map((m) => `  WGSL line ${m.lineNum}:${m.linePos}: ${m.message}\n    ${(lines[m.lineNum - 1] ?? '').trim()}`);
+        return new KernelError(`kernel ${k.name} failed to compile:\n${msgs.length ? msgs.join('\n') : '  ' + e.message}`, k.name);
+      }),
+    );
+    this.pipelines.set(key, p);
+    return p;
+  }
+
+  /** Records one dispatch. Bindings by WGSL name: tensors for storage, plain objects for uniform structs. */
+  dispatch(k: Kernel, bindings: Record<string, Binding>, workgroups: readonly number[], constants?: Record<string, number>): void {
+    this.alive();
+    const pipe = this.pipeline(k, constants);
+    const entries: GPUBindGroupEntry[] = [];
+    for (const [name, b] of k.bindings) {
+      const v = bindings[name];
+      if (v === undefined) throw new Error(`kernel ${k.name}: binding ${name} not given`);
+      if (b.kind === 'uniform') {
+        const data = encodeUniforms(k, b, v as Record<string, number>);
+        const ub = this.pool.acquire(data.byteLength, UNIFORM(), `${k.name}.${name}`);
+        this.device.queue.writeBuffer(ub, 0, data);
+        this.uniformsInBatch.push(ub);
+        entries.push({ binding: b.binding, resource: { buffer: ub, size: data.byteLength } });
+      } else {
+        const t = v as RawTensor | GPUBuffer;
+        const buffer = 'buffer' in t ? t.buffer : t;
+        const size = 'shape' in t ? Math.max(4, numel(t.shape) * 4) : buffer.size;
+        entries.push({ binding: b.binding, resource: { buffer, size } });
+      }
+    }
+    for (const name of Object.keys(bindings)) {
+      if (!k.bindings.has(name)) throw new Error(`kernel ${k.name}: no binding named ${name}`);
+    }
+    const [x, y = 1, z = 1] = workgroups;
+    if (x === 0 || y === 0 || z === 0) return;
+    const enc = this.enc();
+    const bg = this.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries, label: k.name });
+    const pass = enc.beginComputePass({ label: k.name });
+    pass.setPipeline(pipe);
+    pass.setBindGroup(0, bg);
+    pass.dispatchWorkgroups(x, y, z);
+    pass.end();
+    this.batch.push(k.name);
+    if (this.debug || this.batch.length >= this.batchSize) this.flush();
+  }
+
+  private enc(): GPUCommandEncoder {
+    this.alive();
+    return (this.encoder ??= this.device.createCommandEncoder());
+  }
+
+  /** Submits what was recorded; buffers released meanwhile become reusable. */
+  flush(): void {
+    if (!this.encoder) return;
+    const kernels = this.batch;
+    this.device.pushErrorScope('validation');
+    this.device.pushErrorScope('out-of-memory');
+    this.device.queue.submit([this.encoder.finish()]);
+    const oom = this.device.popErrorScope();
+    const val = this.device.popErrorScope();
+    this.checks.push(
+      Promise.all([oom, val]).then(([o, v]) => {
+        if (o) return new GpuMemoryError(`GPU out of memory running ${describe(kernels)}: ${o.message}`);
+        if (!v) return null;
+        const named = /"([\w-]+\.[\w-]+)"/.exec(v.message)?.[1];
+        return new KernelError(`GPU validation error in kernel ${named ?? describe(kernels)}: ${v.message}`, named ?? kernels[0] ?? 'unknown');
+      }),
+    );
+    this.encoder = null;
+    this.batch = [];
+    for (const u of this.uniformsInBatch) this.pool.release(u);
+    this.uniformsInBatch = [];
+    this.pool.recycle();
+  }
+
+  /** Throws the first error any scope captured since the last call. */
+  async checkErrors(): Promise<void> {
+    const checks = this.checks;
+    this.checks = [];
+    const errs = await Promise.race([Promise.all(checks), this.lostPromise]);
+    const first = errs.find((e) => e);
+    if (first) throw first;
+  }
+
+  /** Submits and waits until the GPU finished everything; throws captured errors. */
+  async sync(): Promise<void> {
+    this.flush();
+    await Promise.race([this.device.queue.onSubmittedWorkDone(), this.lostPromise]);
+    await this.checkErrors();
+  }
+
+  /** Reads a tensor back to the CPU. */
+  async read(t: RawTensor): Promise<Float32Array> {
+    const bytes = numel(t.shape) * 4;
+    if (bytes === 0) return new Float32Array(0);
+    const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
+    this.enc().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
+    this.flush();
+    try {
+      await Promise.race([staging.mapAsync(GPUMapMode.READ), this.lostPromise]);
+      await this.checkErrors();
+      return new Float32Array(staging.getMappedRange().slice(0));
+    } finally {
+      staging.destroy();
+    }
+  }
+
+  /** Ends the device and lets Node exit (Dawn keeps the process alive while its GPU object lives). */
+  destroy(): void {
+    if (this.destroyed) return;
+    this.destroyed = true;
+    this.encoder = null;
+    this.pipelines.clear();
+    this.device.destroy();
+    this.releaseGpu();
+  }
+}
+
+function describe(kernels: string[]): string {
+  const uniq = [...new Set(kernels)];
+  return uniq.length === 1 ? uniq[0] : `one of [${uniq.join(', ')}]`;
+}
