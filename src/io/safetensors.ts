@@ -1,0 +1,364 @@
+// safetensors (Hugging Face) reader/writer. Pure: bytes in, bytes out; no `fs`, so it runs in Node and in browsers.
+//
+// Format (https://github.com/huggingface/safetensors, README "Format" and safetensors/src/tensor.rs):
+//   u64 little-endian N | N bytes of UTF-8 JSON header (may be padded with trailing spaces) | data buffer
+//   header = { "<name>": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
+//              "__metadata__": {string: string} }   (offsets are relative to the start of the data buffer)
+// The Rust library requires the tensors to tile the data buffer exactly (sorted by begin, each begin equal to the
+// previous end, the last end equal to the buffer length) and end - begin == numel * dtype size. We check the same.
+import { fmtShape } from '../gpu/errors.js';
+
+/** A weight file that cannot be used: malformed, truncated, unsupported, or not holding the expected tensors. */
+export class WeightFileError extends Error {
+  override name = 'WeightFileError';
+}
+
+export interface LoadedTensor {
+  /** Values converted to float32, contiguous in row-major (C) order. */
+  data: Float32Array;
+  shape: number[];
+  /** The dtype stored in the file, in safetensors spelling (F32, F16, BF16, F64, I64, ...). */
+  dtype: string;
+}
+
+export interface SafetensorsFile {
+  /** In data-offset order (the order of the bytes in the file). */
+  tensors: Map<string, LoadedTensor>;
+  metadata: Record<string, string>;
+}
+
+export interface TensorToWrite {
+  data: Float32Array;
+  shape: readonly number[];
+}
+
+/** Bytes per element of every safetensors dtype (safetensors/src/tensor.rs `Dtype::size`). */
+const DTYPE_SIZE: Record<string, number> = {
+  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2,
+  I32: 4, U32: 4, F32: 4, I64: 8, U64: 8, F64: 8,
+};
+/** The dtypes `toFloat32` converts. */
+export const SUPPORTED_DTYPES = ['F32', 'F16', 'BF16', 'F64', 'I64', 'I32', 'I16', 'I8', 'U8', 'BOOL'] as const;
+
+export function dtypeSize(dtype: string): number | undefined {
+  return Object.prototype.hasOwnProperty.call(DTYPE_SIZE, dtype) ? DTYPE_SIZE[dtype] : undefined;
+}
+
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/** `bytes` itself when its offset is a multiple of `align`, else an aligned copy (typed-array views need alignment). */
+function aligned(bytes: Uint8Array, align: number): Uint8Array {
+  return bytes.byteOffset % align === 0 ? bytes : bytes.slice();
+}
+
+let f16Bits: Uint32Array | undefined;
+/** float32 bit patterns of all 65536 half floats (exact: every half is a float32), built on first use. */
+function f16Table(): Uint32Array {
+  if (f16Bits) return f16Bits;
+  const t = new Uint32Array(65536);
+  for (let h = 0; h < 65536; h++) {
+    const sign = (h & 0x8000) << 16;
+    const exp = (h >> 10) & 0x1f;
+    let mant = h & 0x3ff;
+    if (exp === 0x1f) t[h] = sign | 0x7f800000 | (mant << 13); // inf / nan (payload kept)
+    else if (exp !== 0) t[h] = sign | ((exp + 112) << 23) | (mant << 13); // normal: rebias 15 -> 127
+    else if (mant === 0) t[h] = sign; // +-0
+    else {
+      // subnormal: value mant * 2^-24; normalise the mantissa into a float32 normal
+      let e = 113; // 127 - 15 + 1
+      while ((mant & 0x400) === 0) {
+        mant <<= 1;
+        e--;
+      }
+      t[h] = sign | (e << 23) | ((mant & 0x3ff) << 13);
+    }
+  }
+  return (f16Bits = t);
+}
+
+/**
+ * Converts `n` little-endian elements of `dtype` at the start of `bytes` to a new Float32Array.
+ * Integers above 2^24 and F64 values are rounded to the nearest float32.
+ */
+export function toFloat32(bytes: Uint8Array, dtype: string, n = bytes.byteLength / (dtypeSize(dtype) ?? 1)): Float32Array {
+  const out = new Float32Array(n);
+  if (!LITTLE_ENDIAN_HOST) return toFloat32Slow(bytes, dtype, out);
+  switch (dtype) {
+    case 'F32': {
+      const b = aligned(bytes, 4);
+      out.set(new Float32Array(b.buffer, b.byteOffset, n));
+      return out;
+    }
+    case 'F16':
+    case 'BF16': {
+      const b = aligned(bytes, 2);
+      const src = new Uint16Array(b.buffer, b.byteOffset, n);
+      const bits = new Uint32Array(out.buffer);
+      if (dtype === 'BF16') for (let i = 0; i < n; i++) bits[i] = src[i] << 16; // bf16 is the top half of a float32
+      else {
+        const t = f16Table();
+        for (let i = 0; i < n; i++) bits[i] = t[src[i]];
+      }
+      return out;
+    }
+    case 'F64': {
+      const b = aligned(bytes, 8);
+      out.set(new Float64Array(b.buffer, b.byteOffset, n));
+      return out;
+    }
+    case 'I64': {
+      const b = aligned(bytes, 8);
+      const src = new BigInt64Array(b.buffer, b.byteOffset, n);
+      for (let i = 0; i < n; i++) out[i] = Number(src[i]);
+      return out;
+    }
+    case 'I32': {
+      const b = aligned(bytes, 4);
+      out.set(new Int32Array(b.buffer, b.byteOffset, n));
+      return out;
+    }
+    case 'I16': {
+      const b = aligned(bytes, 2);
+      out.set(new Int16Array(b.buffer, b.byteOffset, n));
+      return out;
+    }
+    case 'I8':
+      out.set(new Int8Array(bytes.buffer, bytes.byteOffset, n));
+      return out;
+    case 'U8':
+      out.set(bytes.subarray(0, n));
+      return out;
+    case 'BOOL':
+      for (let i = 0; i < n; i++) out[i] = bytes[i] ? 1 : 0;
+      return out;
+  }
+  throw new WeightFileError(`dtype ${dtype} is not supported (supported: ${SUPPORTED_DTYPES.join(', ')})`);
+}
+
+function toFloat32Slow(bytes: Uint8Array, dtype: string, out: Float32Array): Float32Array {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n = out.length;
+  const get: Record<string, (i: number) => number> = {
+    F32: (i) => v.getFloat32(4 * i, true),
+    F16: (i) => new Float32Array(new Uint32Array([f16Table()[v.getUint16(2 * i, true)]]).buffer)[0],
+    BF16: (i) => new Float32Array(new Uint32Array([v.getUint16(2 * i, true) << 16]).buffer)[0],
+    F64: (i) => v.getFloat64(8 * i, true),
+    I64: (i) => Number(v.getBigInt64(8 * i, true)),
+    I32: (i) => v.getInt32(4 * i, true),
+    I16: (i) => v.getInt16(2 * i, true),
+    I8: (i) => v.getInt8(i),
+    U8: (i) => v.getUint8(i),
+    BOOL: (i) => (v.getUint8(i) ? 1 : 0),
+  };
+  const g = get[dtype];
+  if (!g) throw new WeightFileError(`dtype ${dtype} is not supported (supported: ${SUPPORTED_DTYPES.join(', ')})`);
+  for (let i = 0; i < n; i++) out[i] = g(i);
+  return out;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function kindOf(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'object' ? 'an object' : `a ${typeof v}`;
+}
+
+function isCount(v: unknown): v is number {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+}
+
+/** Header length above which the Rust library refuses a file (safetensors/src/tensor.rs MAX_HEADER_SIZE). */
+const MAX_HEADER = 100_000_000;
+
+interface Entry {
+  name: string;
+  dtype: string;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/**
+ * Parses a safetensors file. `file` names it in error messages (a path or a label).
+ * Every tensor is converted to float32 (see `SUPPORTED_DTYPES`); an unsupported dtype is an error naming the tensor.
+ */
+export function readSafetensors(bytes: Uint8Array, file = 'safetensors file'): SafetensorsFile {
+  const fail = (msg: string): never => {
+    throw new WeightFileError(`${file}: ${msg}`);
+  };
+  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes is too short for a safetensors file (it starts with an 8-byte header length)`);
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const n64 = dv.getBigUint64(0, true);
+  if (n64 > BigInt(bytes.byteLength - 8)) {
+    fail(`header length ${n64} goes beyond the end of the file (${bytes.byteLength} bytes): not a safetensors file, or truncated`);
+  }
+  const n = Number(n64);
+  if (n > MAX_HEADER) fail(`header length ${n} is larger than the ${MAX_HEADER} bytes safetensors allows`);
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
+  } catch {
+    return fail(`header (bytes 8..${8 + n}) is not valid UTF-8`);
+  }
+  let header: unknown;
+  try {
+    header = JSON.parse(text);
+  } catch (e) {
+    return fail(`header (bytes 8..${8 + n}) is not valid JSON: ${(e as Error).message}`);
+  }
+  if (!isObject(header)) return fail(`header must be a JSON object, found ${kindOf(header)}`);
+
+  const dataStart = 8 + n;
+  const dataLen = bytes.byteLength - dataStart;
+  const metadata: Record<string, string> = {};
+  const entries: Entry[] = [];
+  for (const [name, info] of Object.entries(header)) {
+    if (name === '__metadata__') {
+      if (!isObject(info)) fail(`__metadata__ must be an object of strings, found ${kindOf(info)}`);
+      for (const [k, v] of Object.entries(info as Record<string, unknown>)) {
+        if (typeof v !== 'string') fail(`__metadata__ must map strings to strings; "${k}" is ${kindOf(v)}`);
+        metadata[k] = v as string;
+      }
+      continue;
+    }
+    const t = `tensor ${name}`;
+    if (!isObject(info)) return fail(`${t}: header entry must be an object, found ${kindOf(info)}`);
+    const { dtype, shape, data_offsets: offs } = info;
+    if (typeof dtype !== 'string') return fail(`${t}: "dtype" must be a string, found ${kindOf(dtype)}`);
+    const size = dtypeSize(dtype);
+    if (size === undefined) return fail(`${t}: unknown dtype ${JSON.stringify(dtype)}`);
+    if (!Array.isArray(shape) || !shape.every(isCount)) return fail(`${t}: "shape" must be an array of non-negative integers, found ${JSON.stringify(shape)}`);
+    if (!Array.isArray(offs) || offs.length !== 2 || !offs.every(isCount) || offs[0] > offs[1]) {
+      return fail(`${t}: "data_offsets" must be [begin, end] with 0 <= begin <= end, found ${JSON.stringify(offs)}`);
+    }
+    const [begin, end] = offs as number[];
+    const numel = (shape as number[]).reduce((a, b) => a * b, 1);
+    if (end > dataLen) fail(`${t}: data_offsets [${begin},${end}] beyond the data section (${dataLen} bytes): file truncated?`);
+    if (numel * size !== end - begin) {
+      fail(`${t}: shape ${fmtShape(shape as number[])} ${dtype} needs ${numel * size} bytes, data_offsets give ${end - begin}`);
+    }
+    entries.push({ name, dtype, shape: shape as number[], begin, end });
+  }
+
+  // The tensors must tile the data section exactly: no overlap, no hole, nothing after the last one.
+  entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
+  let at = 0;
+  let prev: Entry | undefined;
+  const where = (e: Entry) => `${e.name} [${e.begin},${e.end}]`;
+  for (const e of entries) {
+    if (e.begin < at) fail(`data_offsets of tensors ${where(prev!)} and ${where(e)} overlap`);
+    if (e.begin > at) {
+      fail(`${e.begin - at} bytes before tensor ${where(e)} belong to no tensor: data_offsets must be contiguous${prev ? ` (previous: ${where(prev)})` : ''}`);
+    }
+    at = e.end;
+    prev = e;
+  }
+  if (at !== dataLen) fail(`${dataLen - at} bytes after the last tensor (data section ${dataLen} bytes, tensors end at ${at}) belong to no tensor`);
+
+  const tensors = new Map<string, LoadedTensor>();
+  for (const e of entries) {
+    if (!(SUPPORTED_DTYPES as readonly string[]).includes(e.dtype)) {
+      fail(`tensor ${e.name}: dtype ${e.dtype} is not supported (supported: ${SUPPORTED_DTYPES.join(', ')})`);
+    }
+    const raw = bytes.subarray(dataStart + e.begin, dataStart + e.end);
+    const numel = e.shape.reduce((a, b) => a * b, 1);
+    tensors.set(e.name, { data: toFloat32(raw, e.dtype, numel), shape: [...e.shape], dtype: e.dtype });
+  }
+  return { tensors, metadata };
+}
+
+/** Compares strings by Unicode code point, i.e. by their UTF-8 bytes (Rust's `str` order). */
+export function compareCodePoints(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; ) {
+    const ca = a.codePointAt(i)!;
+    const cb = b.codePointAt(i)!;
+    if (ca !== cb) return ca - cb;
+    i += ca > 0xffff ? 2 : 1;
+  }
+  return a.length - b.length;
+}
+
+/**
+ * Serialises float32 tensors the way the Rust library (`safetensors::serialize`) does: tensors sorted by
+ * (dtype alignment descending, then name) — all F32 here, so by name — laid out back to back; the header is
+ * compact JSON with `__metadata__` first, padded with spaces so the data starts at a multiple of 8.
+ */
+export function writeSafetensors(
+  tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  const list = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))];
+  for (const [name, t] of list) {
+    if (name === '' || name === '__metadata__') throw new WeightFileError(`safetensors: invalid tensor name ${JSON.stringify(name)}`);
+    if (!t.shape.every(isCount)) throw new WeightFileError(`safetensors: tensor ${name}: shape ${fmtShape(t.shape)} must be non-negative integers`);
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    if (!(t.data instanceof Float32Array)) throw new WeightFileError(`safetensors: tensor ${name}: data must be a Float32Array`);
+    if (t.data.length !== numel) {
+      throw new WeightFileError(`safetensors: tensor ${name}: shape ${fmtShape(t.shape)} has ${numel} elements, data has ${t.data.length}`);
+    }
+  }
+  list.sort((a, b) => compareCodePoints(a[0], b[0]));
+  const json: string[] = [];
+  if (metadata && Object.keys(metadata).length > 0) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw new WeightFileError(`safetensors: metadata "${k}" must be a string, found ${kindOf(v)}`);
+    }
+    const sorted = Object.keys(metadata).sort(compareCodePoints);
+    json.push(`"__metadata__":{${sorted.map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`).join(',')}}`);
+  }
+  let offset = 0;
+  for (const [name, t] of list) {
+    const end = offset + t.data.length * 4;
+    // Built by hand so the key order is fixed (JSON.stringify of an object would move integer-like names first).
+    json.push(`${JSON.stringify(name)}:{"dtype":"F32","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
+    offset = end;
+  }
+  const headerBytes = new TextEncoder().encode(`{${json.join(',')}}`);
+  const pad = (8 - (headerBytes.length % 8)) % 8;
+  const out = new Uint8Array(8 + headerBytes.length + pad + offset);
+  const dv = new DataView(out.buffer);
+  dv.setBigUint64(0, BigInt(headerBytes.length + pad), true);
+  out.set(headerBytes, 8);
+  out.fill(0x20, 8 + headerBytes.length, 8 + headerBytes.length + pad);
+  let at = 8 + headerBytes.length + pad;
+  for (const [, t] of list) {
+    if (LITTLE_ENDIAN_HOST) out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    else for (let i = 0; i < t.data.length; i++) dv.setFloat32(at + 4 * i, t.data[i], true);
+    at += t.data.byteLength;
+  }
+  return out;
+}
+
+export interface CheckTensorsOptions {
+  /** Tensors in the file that `expected` does not name are fine (default false: they are reported). */
+  allowExtra?: boolean;
+}
+
+/**
+ * Throws one WeightFileError listing every missing, unexpected and mis-shaped tensor, e.g.
+ * `model.safetensors: missing tensors: a, b; unexpected: c; tensor features.0.weight: expected shape [64,3,3,3], found [64,3,5,5]`.
+ * `file` names the file in the message; works for the results of readSafetensors and readPth alike.
+ */
+export function checkTensors(
+  file: string,
+  tensors: ReadonlyMap<string, { shape: readonly number[] }>,
+  expected: ReadonlyMap<string, readonly number[]> | Record<string, readonly number[]>,
+  opts: CheckTensorsOptions = {},
+): void {
+  const want = expected instanceof Map ? [...expected.entries()] : Object.entries(expected as Record<string, readonly number[]>);
+  const wantNames = new Set(want.map(([k]) => k));
+  const missing = want.filter(([k]) => !tensors.has(k)).map(([k]) => k);
+  const extra = opts.allowExtra ? [] : [...tensors.keys()].filter((k) => !wantNames.has(k));
+  const parts: string[] = [];
+  if (missing.length) parts.push(`missing tensors: ${missing.join(', ')}`);
+  if (extra.length) parts.push(`unexpected: ${extra.join(', ')}`);
+  for (const [name, shape] of want) {
+    const t = tensors.get(name);
+    if (t && (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i]))) {
+      parts.push(`tensor ${name}: expected shape ${fmtShape(shape)}, found ${fmtShape(t.shape)}`);
+    }
+  }
+  if (parts.length) throw new WeightFileError(`${file}: ${parts.join('; ')}`);
+}
