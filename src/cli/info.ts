@@ -1,0 +1,45 @@
+// `perceptual info`: which adapter we run on, what it offers, and whether our kernels compute correctly there.
+import { parseArgs } from 'node:util';
+import { Gpu } from '../gpu/index.js';
+import { fmtBytes } from '../gpu/errors.js';
+import { selfCheck } from './self-check.js';
+
+export async function info(argv: string[]): Promise<number> {
+  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
+  if (values.help) {
+    console.log('usage: perceptual info [--json]\n\nPrints the WebGPU adapter and runs a small convolution on it, checked against the CPU.');
+    return 0;
+  }
+  const gpu = await Gpu.create();
+  try {
+    const l = gpu.limits;
+    const limits = {
+      maxBufferSize: l.maxBufferSize,
+      maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
+      maxComputeWorkgroupStorageSize: l.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: l.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: l.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupsPerDimension: l.maxComputeWorkgroupsPerDimension,
+      maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
+    };
+    const check = await selfCheck(gpu);
+    const report = { adapter: gpu.adapterInfo, features: [...gpu.features].sort(), limits, selfCheck: check };
+    if (values.json) {
+      console.log(JSON.stringify(report, null, 2));
+    } else {
+      const a = gpu.adapterInfo;
+      console.log(`adapter       ${a.vendor || '?'} / ${a.architecture || '?'}${a.device ? ` / ${a.device}` : ''}`);
+      console.log(`description   ${a.description || '-'}`);
+      console.log(`features      ${report.features.join(', ') || '-'}`);
+      console.log('limits');
+      for (const [k, v] of Object.entries(limits)) console.log(`  ${k.padEnd(36)} ${k.includes('Size') && v >= 1 << 16 ? `${v} (${fmtBytes(v)})` : v}`);
+      console.log(
+        `self-check    ${check.ok ? 'ok' : 'FAILED'}: ${check.what}; max relative error ${check.maxRelErr.toExponential(2)}; ` +
+          `${check.ms.toFixed(1)} ms`,
+      );
+    }
+    return check.ok ? 0 : 1;
+  } finally {
+    gpu.destroy();
+  }
+}

@@ -1,0 +1,37 @@
+// `perceptual <command>`: a thin layer over the library. Each command lives in its own file.
+import { info } from './info.js';
+
+const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
+  info: { run: info, help: 'print the WebGPU adapter (vendor, architecture, features, limits) and run a self-check on it' },
+};
+
+function usage(): string {
+  const rows = Object.entries(COMMANDS).map(([k, c]) => `  ${k.padEnd(14)} ${c.help}`);
+  return `usage: perceptual <command> [options]\n\ncommands:\n${rows.join('\n')}\n\nRun 'perceptual <command> --help' for a command's options.`;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  if (!cmd || cmd === '--help' || cmd === '-h' || cmd === 'help') {
+    console.log(usage());
+    return cmd ? 0 : 1;
+  }
+  const c = COMMANDS[cmd];
+  if (!c) {
+    console.error(`perceptual: unknown command '${cmd}'\n\n${usage()}`);
+    return 2;
+  }
+  return c.run(rest);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    const e = err as Error;
+    console.error(`perceptual: ${e?.name && e.name !== 'Error' ? `${e.name}: ` : ''}${e?.message ?? String(err)}`);
+    if (process.env.PERCEPTUAL_DEBUG === '1') console.error(e?.stack);
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,44 @@
+// Imports point one way: gpu → kernels → autograd → layers → nets → train → cli. A backwards arrow fails.
+import { readFileSync, readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const RANK: Record<string, number> = { gpu: 0, io: 1, kernels: 1, autograd: 2, layers: 3, nets: 4, train: 5, cli: 6, web: 6 };
+
+function files(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? files(p) : p.endsWith('.ts') ? [p] : [];
+  });
+}
+
+function area(path: string): string {
+  const rel = relative('src', path).split('/');
+  return rel.length > 1 ? rel[0] : 'root';
+}
+
+describe('layering', () => {
+  it('no module imports from a higher layer, and kernels never touch autograd', () => {
+    const bad: string[] = [];
+    for (const f of files('src')) {
+      const from = area(f);
+      const src = readFileSync(f, 'utf8');
+      for (const m of src.matchAll(/(?:import|export)[^'"]*?from\s+['"](\.[^'"]+)['"]/g)) {
+        const target = area(join(f, '..', m[1]));
+        if (from === 'root' || target === 'root') continue;
+        expect(RANK[from], `unknown source area ${from} (${f})`).toBeDefined();
+        expect(RANK[target], `unknown target area ${target} (${f} → ${m[1]})`).toBeDefined();
+        if (RANK[target] > RANK[from] || (from === 'kernels' && target === 'io') || (from === 'io' && target === 'kernels'))
+          bad.push(`${f} imports ${m[1]} (${from} → ${target})`);
+      }
+    }
+    expect(bad).toEqual([]);
+  });
+
+  it('only src/gpu creates GPU objects', () => {
+    const offenders = files('src').filter(
+      (f) => area(f) !== 'gpu' && /\.(createBuffer|createComputePipeline|createShaderModule|createCommandEncoder|requestDevice)\(/.test(readFileSync(f, 'utf8')),
+    );
+    expect(offenders).toEqual([]);
+  });
+});
