@@ -1,0 +1,206 @@
+// A progress line for long CLI operations (downloads, conversions, training steps): label, done/total, percentage,
+// rate and ETA. On a TTY the line is redrawn in place with `\r` (at most every `redrawMs`); elsewhere (logs, CI,
+// pipes) a plain line is written at most every `intervalMs`, plus one at the end, so logs stay short.
+// The clock is injectable so the text is testable.
+
+export type ProgressUnit = 'bytes' | 'steps';
+
+export interface ProgressState {
+  label: string;
+  done: number;
+  /** Unknown when undefined (e.g. a download without Content-Length). */
+  total?: number;
+  unit: ProgressUnit;
+  /** Per second, in `unit`s; undefined until it can be measured. */
+  rate?: number;
+  /** Milliseconds since start. */
+  elapsedMs: number;
+}
+
+/** Decimal (SI) units, as download tools show them: 999 B, 1.5 kB, 12.3 MB, 1.21 GB. */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${Math.round(n)} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n / 1000;
+  let i = 0;
+  while (v >= 999.95 && i < units.length - 1) {
+    v /= 1000;
+    i++;
+  }
+  return `${v.toFixed(1)} ${units[i]}`;
+}
+
+/** Whole seconds as m:ss or h:mm:ss; `--:--` when unknown or absurd. */
+export function formatDuration(seconds: number | undefined): string {
+  if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0 || seconds >= 100 * 3600) return '--:--';
+  const s = Math.round(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, '0');
+  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${ss}` : `${m}:${ss}`;
+}
+
+export function formatRate(rate: number | undefined, unit: ProgressUnit): string {
+  if (rate === undefined || !Number.isFinite(rate)) return unit === 'bytes' ? '-- MB/s' : '-- it/s';
+  if (unit === 'bytes') return `${formatBytes(rate)}/s`;
+  return rate >= 100 ? `${rate.toFixed(0)} it/s` : rate >= 1 ? `${rate.toFixed(1)} it/s` : `${(1 / Math.max(rate, 1e-9)).toFixed(1)} s/it`;
+}
+
+/** Seconds left at `rate`, or undefined when it cannot be estimated. */
+export function etaSeconds(s: Pick<ProgressState, 'done' | 'total' | 'rate'>): number | undefined {
+  if (s.total === undefined || !s.rate || s.rate <= 0) return undefined;
+  return Math.max(0, s.total - s.done) / s.rate;
+}
+
+function amount(n: number, unit: ProgressUnit): string {
+  return unit === 'bytes' ? formatBytes(n) : String(n);
+}
+
+/** `label 45% 12.3 MB/27.3 MB 2.0 MB/s ETA 0:08`, with a `[====>    ]` bar when `barWidth` > 0 and the total is known. */
+export function formatProgress(s: ProgressState, barWidth = 0): string {
+  const parts = [s.label];
+  if (s.total !== undefined && s.total > 0) {
+    const frac = Math.min(1, Math.max(0, s.done / s.total));
+    if (barWidth > 0) {
+      const full = Math.floor(frac * barWidth);
+      parts.push(`[${'='.repeat(full)}${full < barWidth ? '>' : ''}${' '.repeat(Math.max(0, barWidth - full - 1))}]`);
+    }
+    parts.push(`${(frac * 100).toFixed(0).padStart(3)}%`);
+    parts.push(s.unit === 'bytes' ? `${formatBytes(s.done)}/${formatBytes(s.total)}` : `${s.done}/${s.total}`);
+  } else {
+    parts.push(amount(s.done, s.unit));
+  }
+  parts.push(formatRate(s.rate, s.unit));
+  if (s.total !== undefined) parts.push(`ETA ${formatDuration(etaSeconds(s))}`);
+  return parts.join(' ');
+}
+
+/** The final line: `label 27.3 MB in 0:14 (2.0 MB/s)`. */
+export function formatDone(s: ProgressState): string {
+  const secs = s.elapsedMs / 1000;
+  const rate = s.rate ?? (secs > 0 ? s.done / secs : undefined);
+  return `${s.label} ${amount(s.done, s.unit)}${s.unit === 'steps' ? ' steps' : ''} in ${formatDuration(secs)} (${formatRate(rate, s.unit)})`;
+}
+
+export interface ProgressStream {
+  write(chunk: string): unknown;
+  isTTY?: boolean;
+  columns?: number;
+}
+
+export interface ProgressOptions {
+  label: string;
+  total?: number;
+  unit?: ProgressUnit;
+  /** Where to write: process.stderr by default (stdout stays for results). */
+  stream?: ProgressStream;
+  /** Redraw in place; defaults to stream.isTTY. */
+  tty?: boolean;
+  /** Milliseconds; injectable for tests. Defaults to performance.now. */
+  now?: () => number;
+  /** Minimum time between TTY redraws (default 100 ms). */
+  redrawMs?: number;
+  /** Minimum time between plain lines when not a TTY (default 10 s). */
+  intervalMs?: number;
+  /** Rate window: the rate is measured over about the last `windowMs` (default 5 s). */
+  windowMs?: number;
+}
+
+/** One progress line. Call `update(done, total?)` as work advances and `finish()` or `fail()` at the end. */
+export class Progress {
+  readonly label: string;
+  readonly unit: ProgressUnit;
+  private total?: number;
+  private doneCount = 0;
+  private readonly stream: ProgressStream;
+  private readonly tty: boolean;
+  private readonly now: () => number;
+  private readonly redrawMs: number;
+  private readonly intervalMs: number;
+  private readonly windowMs: number;
+  private readonly start: number;
+  private samples: [number, number][] = []; // (time, done), oldest first
+  private lastDraw = -Infinity;
+  private drawn = false;
+  private lastWidth = 0;
+  private ended = false;
+
+  constructor(o: ProgressOptions) {
+    this.label = o.label;
+    this.total = o.total;
+    this.unit = o.unit ?? 'steps';
+    this.stream = o.stream ?? process.stderr;
+    this.tty = o.tty ?? this.stream.isTTY === true;
+    this.now = o.now ?? (() => performance.now());
+    this.redrawMs = o.redrawMs ?? 100;
+    this.intervalMs = o.intervalMs ?? 10_000;
+    this.windowMs = o.windowMs ?? 5_000;
+    this.start = this.now();
+  }
+
+  /** Units per second over the recent window; undefined until two samples at least 1 ms apart exist. */
+  rate(): number | undefined {
+    const s = this.samples;
+    if (s.length < 2) return undefined;
+    const [t0, d0] = s[0];
+    const [t1, d1] = s[s.length - 1];
+    return t1 - t0 >= 1 ? ((d1 - d0) * 1000) / (t1 - t0) : undefined;
+  }
+
+  state(): ProgressState {
+    return { label: this.label, done: this.doneCount, total: this.total, unit: this.unit, rate: this.rate(), elapsedMs: this.now() - this.start };
+  }
+
+  update(done: number, total?: number): void {
+    if (this.ended) return;
+    if (total !== undefined) this.total = total;
+    const t = this.now();
+    // A jump backwards (a restarted download) starts the rate window afresh.
+    if (done < this.doneCount) this.samples = [];
+    this.doneCount = done;
+    this.samples.push([t, done]);
+    // Keep the newest sample older than the window so the rate spans about windowMs.
+    while (this.samples.length > 2 && t - this.samples[1][0] >= this.windowMs) this.samples.shift();
+    if (this.samples.length > 256) this.samples.splice(1, this.samples.length - 256);
+    const wait = this.tty ? this.redrawMs : this.intervalMs;
+    if (t - this.lastDraw >= wait) this.draw(t);
+  }
+
+  /** A message on its own line, without breaking the progress line (it is redrawn after). */
+  log(message: string): void {
+    if (this.tty && this.drawn) this.stream.write(`\r${' '.repeat(this.lastWidth)}\r`);
+    this.stream.write(`${message}\n`);
+    if (this.tty && this.drawn && !this.ended) this.draw(this.now());
+  }
+
+  /** Ends the line with a summary (`formatDone`) or the given text. */
+  finish(message?: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    const text = message ?? formatDone(this.state());
+    this.stream.write(this.tty ? `\r${text.padEnd(this.lastWidth)}\n` : `${text}\n`);
+  }
+
+  /** Ends the line where it is (the caller reports the error). */
+  fail(): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.tty && this.drawn) this.stream.write('\n');
+  }
+
+  private draw(t: number): void {
+    this.lastDraw = t;
+    this.drawn = true;
+    if (!this.tty) {
+      this.stream.write(`${formatProgress(this.state())}\n`);
+      return;
+    }
+    const cols = this.stream.columns ?? 80;
+    const plain = formatProgress(this.state());
+    const bar = Math.max(0, Math.min(30, cols - plain.length - 4));
+    let line = formatProgress(this.state(), bar >= 10 ? bar : 0);
+    if (line.length > cols - 1) line = line.slice(0, cols - 1);
+    this.stream.write(`\r${line.padEnd(this.lastWidth)}`);
+    this.lastWidth = line.length;
+  }
+}
