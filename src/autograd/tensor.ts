@@ -160,11 +160,12 @@ export function backward(loss: Tensor, dy?: Tensor): void {
   }
 }
 
-type Kept = Tensor | Kept[] | { [k: string]: Kept } | number | string | boolean | null | undefined | void;
+type Kept = Tensor | Kept[] | Map<unknown, Kept> | { [k: string]: Kept } | number | string | boolean | null | undefined | void;
 
 function collect(v: unknown, out: Set<Tensor>): void {
   if (v instanceof Tensor) out.add(v);
   else if (Array.isArray(v)) v.forEach((x) => collect(x, out));
+  else if (v instanceof Map) v.forEach((x) => collect(x, out));
   else if (v && typeof v === 'object' && !ArrayBuffer.isView(v)) Object.values(v).forEach((x) => collect(x, out));
 }
 

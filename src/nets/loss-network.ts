@@ -1,0 +1,112 @@
+// Pretrained, frozen loss networks (φ in Johnson et al.): load a weight file, then read activations ("taps")
+// at named layers, differentiably with respect to the input image. Inputs are RGB in 0..255, [N,3,H,W];
+// each network converts them to what its weights expect (see Preprocess) inside the graph.
+import type { Tensor } from '../autograd/tensor.js';
+import type { Gpu } from '../gpu/index.js';
+import { parsePreprocess, type Preprocess } from '../layers/channel-affine.js';
+import { readPth } from '../io/pth.js';
+import { WeightFileError, readSafetensors, type LoadedTensor } from '../io/safetensors.js';
+import { SqueezeNet11 } from './squeezenet.js';
+import { Vgg16 } from './vgg16.js';
+
+export { PREPROCESS_NAMES, parsePreprocess, preprocessImage, preprocessParams, type Preprocess } from '../layers/channel-affine.js';
+
+export type LossNetworkName = 'vgg16' | 'squeezenet1_1';
+export const LOSS_NETWORK_NAMES: readonly LossNetworkName[] = ['vgg16', 'squeezenet1_1'];
+
+export interface FeatureOptions {
+  /** x is already in the weights' input space (skips the RGB 0..255 preprocessing). */
+  preprocessed?: boolean;
+}
+
+export interface LossNetwork {
+  readonly name: LossNetworkName;
+  /** The input the weights expect; features() maps RGB 0..255 to it unless told the input is preprocessed. */
+  readonly preprocess: Preprocess;
+  /** The taps this weight file can serve (canonical names; see each network for accepted aliases). */
+  readonly taps: readonly string[];
+  readonly defaultContentLayers: readonly string[];
+  readonly defaultStyleLayers: readonly string[];
+  /**
+   * Activations at the requested taps, keyed by the names as given. Runs only as far as the deepest tap.
+   * The weights are frozen; the result is differentiable w.r.t. x. Without a gradient to track (x does not
+   * require one, or inside noGrad) intermediate activations are freed as soon as they are consumed.
+   */
+  features(x: Tensor, taps: readonly string[], opts?: FeatureOptions): Map<string, Tensor>;
+  dispose(): void;
+}
+
+interface LossNetworkTypes {
+  vgg16: Vgg16;
+  squeezenet1_1: SqueezeNet11;
+}
+
+export interface LoadLossNetworkOptions {
+  /** Overrides the file's `__metadata__.input` (and the default for files without one, rgb01_imagenet_norm). */
+  preprocess?: Preprocess | string;
+  /** Names the source in error messages (defaults to the path, or "weight file"). */
+  file?: string;
+}
+
+export interface WeightTensors {
+  tensors: Map<string, LoadedTensor>;
+  /** safetensors `__metadata__` (empty for .pth files). */
+  metadata: Record<string, string>;
+}
+
+/** Parses a safetensors file or a torch.save checkpoint, chosen by content (a zip or pickle is a checkpoint). */
+export function readWeightBytes(bytes: Uint8Array, file = 'weight file'): WeightTensors {
+  const zip = bytes.length >= 2 && bytes[0] === 0x50 && bytes[1] === 0x4b;
+  const pickle = bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5;
+  if (zip || pickle) return { tensors: readPth(bytes, file).tensors, metadata: {} };
+  const st = readSafetensors(bytes, file);
+  return { tensors: st.tensors, metadata: st.metadata };
+}
+
+/** Builds a network from tensors already read (e.g. by readWeightBytes). */
+export function lossNetworkFromTensors<N extends LossNetworkName>(
+  gpu: Gpu,
+  name: N,
+  weights: WeightTensors,
+  opts: LoadLossNetworkOptions = {},
+): LossNetworkTypes[N] {
+  const file = opts.file ?? 'weight file';
+  const arch = weights.metadata.arch;
+  if (arch !== undefined && arch !== name) {
+    throw new WeightFileError(`${file}: this file holds a ${arch} network (__metadata__.arch), not ${name}`);
+  }
+  const given = opts.preprocess ?? weights.metadata.input;
+  let preprocess: Preprocess = 'rgb01_imagenet_norm'; // torchvision's, for files that do not say
+  if (given !== undefined) {
+    try {
+      preprocess = parsePreprocess(given);
+    } catch (e) {
+      throw new WeightFileError(`${file}: ${(e as Error).message}${opts.preprocess === undefined ? ' in __metadata__.input; pass the preprocess option' : ''}`);
+    }
+  }
+  const o = { preprocess, file };
+  if (name === 'vgg16') return Vgg16.fromTensors(gpu, weights.tensors, o) as LossNetworkTypes[N];
+  if (name === 'squeezenet1_1') return SqueezeNet11.fromTensors(gpu, weights.tensors, o) as LossNetworkTypes[N];
+  throw new Error(`loadLossNetwork: unknown network "${String(name)}" (known: ${LOSS_NETWORK_NAMES.join(', ')})`);
+}
+
+/**
+ * Loads a loss network from a safetensors or .pth file: bytes, or a path (Node only). The input preprocessing
+ * comes from opts.preprocess, else the file's `__metadata__.input`, else torchvision's rgb01_imagenet_norm.
+ */
+export async function loadLossNetwork<N extends LossNetworkName>(
+  gpu: Gpu,
+  name: N,
+  source: Uint8Array | string,
+  opts: LoadLossNetworkOptions = {},
+): Promise<LossNetworkTypes[N]> {
+  if (!LOSS_NETWORK_NAMES.includes(name)) throw new Error(`loadLossNetwork: unknown network "${String(name)}" (known: ${LOSS_NETWORK_NAMES.join(', ')})`);
+  let bytes: Uint8Array;
+  let file = opts.file ?? 'weight file';
+  if (typeof source === 'string') {
+    const { readFileBytes } = await import('../io/files.js');
+    bytes = await readFileBytes(source);
+    file = opts.file ?? source;
+  } else bytes = source;
+  return lossNetworkFromTensors(gpu, name, readWeightBytes(bytes, file), { ...opts, file });
+}
