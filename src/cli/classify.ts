@@ -1,0 +1,118 @@
+// `perceptual classify [--json] [--weights FILE] IMAGE...`: the top-5 ImageNet classes of each image with
+// SqueezeNet 1.1. A quick end-to-end check that the weights, the image decoding and the engine are right.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { tidyAsync } from '../autograd/tensor.js';
+import { Gpu } from '../gpu/index.js';
+import { defaultCacheDir } from '../io/fetch.js';
+import { imageToTensor } from '../io/image.js';
+import { readImage } from '../io/image-node.js';
+import { IMAGENET_LABELS } from '../io/imagenet-labels.js';
+import { resizeAndCenterCrop } from '../io/resize.js';
+import { loadLossNetwork } from '../nets/loss-network.js';
+
+const NET = 'squeezenet1_1';
+
+const USAGE = `usage: perceptual classify [--json] [--weights FILE] IMAGE...
+
+Prints the 5 most probable ImageNet-1k classes of each image (index, label, probability) with SqueezeNet 1.1.
+Each image is resized (shorter side to 256, bilinear, antialiased) and centre-cropped to 224x224.
+
+options:
+  --weights FILE   SqueezeNet 1.1 weights (.safetensors or .pth); default <cache>/${NET}.safetensors, where <cache>
+                   is $PERCEPTUAL_CACHE_DIR, else $XDG_CACHE_HOME/perceptual-webgpu, else ~/.cache/perceptual-webgpu
+  --json           print [{ file, top5: [{ index, label, probability }] }] instead of text
+  -h, --help       this help
+
+Images that cannot be read are reported on stderr; the others are still classified, and the exit code is 1.`;
+
+export interface ClassScore {
+  index: number;
+  label: string;
+  probability: number;
+}
+
+export interface Classification {
+  file: string;
+  top5: ClassScore[];
+}
+
+function usageError(msg: string): number {
+  console.error(`perceptual classify: ${msg}\n\n${USAGE}`);
+  return 2;
+}
+
+function formatText(r: Classification): string {
+  const rows = r.top5.map((c, k) => `  ${k + 1}. ${c.label.padEnd(28)} ${(100 * c.probability).toFixed(2).padStart(6)}%  (class ${c.index})`);
+  return `${r.file}\n${rows.join('\n')}`;
+}
+
+export async function classify(argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      options: { json: { type: 'boolean' }, weights: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+    });
+  } catch (e) {
+    return usageError((e as Error).message);
+  }
+  const { values, positionals: files } = parsed;
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (files.length === 0) return usageError('no images given');
+
+  const weights = values.weights ?? join(defaultCacheDir(), `${NET}.safetensors`);
+  if (!existsSync(weights)) {
+    console.error(
+      values.weights
+        ? `perceptual classify: weight file '${weights}' not found`
+        : `perceptual classify: no ${NET} weights in the cache (${weights}); run 'perceptual weights fetch ${NET}' ` +
+            `or pass --weights FILE`,
+    );
+    return 1;
+  }
+
+  const gpu = await Gpu.create();
+  let failed = 0;
+  const results: Classification[] = [];
+  try {
+    let net;
+    try {
+      net = await loadLossNetwork(gpu, NET, weights);
+    } catch (e) {
+      console.error(`perceptual classify: cannot load ${NET} weights from '${weights}': ${(e as Error).message}`);
+      return 1;
+    }
+    try {
+      for (const file of files) {
+        let img;
+        try {
+          img = resizeAndCenterCrop(await readImage(file), 256, 224);
+        } catch (e) {
+          failed++;
+          console.error(`perceptual classify: ${(e as Error).message}`);
+          continue;
+        }
+        const [top] = await tidyAsync(async () => net.classify(imageToTensor(gpu, img), { k: 5 }));
+        const r: Classification = {
+          file,
+          top5: top.map(({ index, probability }) => ({ index, label: IMAGENET_LABELS[index], probability })),
+        };
+        results.push(r);
+        if (!values.json) console.log(`${results.length > 1 ? '\n' : ''}${formatText(r)}`);
+      }
+    } finally {
+      net.dispose();
+    }
+  } finally {
+    gpu.destroy();
+  }
+  if (values.json) console.log(JSON.stringify(results, null, 2));
+  if (failed) console.error(`perceptual classify: ${failed} of ${files.length} image${files.length > 1 ? 's' : ''} could not be read`);
+  return failed ? 1 : 0;
+}
