@@ -1,10 +1,10 @@
-// Imports point one way: gpu → kernels → autograd → layers/io → nets → train → cli. A backwards arrow fails.
+// Imports point one way: gpu → kernels → autograd → layers/io → nets → train/eval → api → cli. A backwards arrow fails.
 // io (model files, images) may build tensors, so it sits beside layers.
 import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
-const RANK: Record<string, number> = { gpu: 0, kernels: 1, io: 3, autograd: 2, layers: 3, nets: 4, train: 5, cli: 6, web: 6 };
+const RANK: Record<string, number> = { gpu: 0, kernels: 1, autograd: 2, layers: 3, io: 3, nets: 4, train: 5, eval: 5, api: 6, cli: 7, web: 7 };
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {
