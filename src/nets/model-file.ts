@@ -1,0 +1,137 @@
+// Model files of the transformation network: safetensors written here (with the architecture in
+// __metadata__), and safetensors or torch.save checkpoints (e.g. pytorch/examples' fast_neural_style models)
+// read back. The architecture comes from opts, else the file's metadata, else the tensor names and shapes.
+import type { Gpu } from '../gpu/index.js';
+import { WeightFileError, checkTensors, writeSafetensors, type LoadedTensor } from '../io/safetensors.js';
+import { readWeightBytes } from './loss-network.js';
+import { TRANSFORMER_NORMS, TRANSFORMER_VARIANTS, TransformerNet, type TransformerNorm, type TransformerVariant } from './transformer-net.js';
+
+export const TRANSFORMER_ARCH = 'transformer-net';
+
+/** The metadata keys saveTransformerNet owns; extra metadata cannot override them. */
+const RESERVED = ['arch', 'variant', 'norm', 'width'];
+
+/**
+ * The network's parameters and buffers as a safetensors file. Metadata: arch "transformer-net", variant,
+ * norm, width, plus `extra` (free-form strings, e.g. the training command or the style image's name).
+ */
+export async function saveTransformerNet(net: TransformerNet, extra: Record<string, string> = {}): Promise<Uint8Array> {
+  for (const k of RESERVED) {
+    if (k in extra) throw new Error(`saveTransformerNet: metadata key "${k}" is set from the network and cannot be given`);
+  }
+  const tensors = new Map<string, { data: Float32Array; shape: readonly number[] }>();
+  for (const [name, t] of net.stateDict()) tensors.set(name, { data: await t.data(), shape: t.shape });
+  return writeSafetensors(tensors, {
+    ...extra,
+    arch: TRANSFORMER_ARCH,
+    variant: net.variant,
+    norm: net.norm,
+    width: String(net.width),
+  });
+}
+
+export interface LoadTransformerNetOptions {
+  /** The variant; overrides the file's metadata (needed for files that have none and unusual names). */
+  arch?: TransformerVariant;
+  norm?: TransformerNorm;
+  width?: number;
+  /** Names the source in error messages. */
+  file?: string;
+}
+
+export interface TransformerArch {
+  variant: TransformerVariant;
+  norm: TransformerNorm;
+  width: number;
+}
+
+/** pytorch/examples' neural_style.py drops these keys (saved by old PyTorch versions for InstanceNorm2d). */
+const STALE_IN_STATS = /in\d+\.running_(mean|var)$/;
+
+/**
+ * Which network a file holds: opts first, then __metadata__ (variant, norm, width), then the tensors:
+ * `conv1.conv2d.weight` means pytorch-examples, `conv1.weight` the paper's; width from conv1's out-channels;
+ * norm (paper) batch when `norm1.running_mean` is present, else instance.
+ */
+export function inferTransformerArch(
+  tensors: ReadonlyMap<string, { shape: readonly number[] }>,
+  metadata: Record<string, string>,
+  opts: LoadTransformerNetOptions = {},
+): TransformerArch {
+  const file = opts.file ?? 'model file';
+  if (metadata.arch !== undefined && metadata.arch !== TRANSFORMER_ARCH) {
+    throw new WeightFileError(`${file}: this file holds a ${metadata.arch} network (__metadata__.arch), not ${TRANSFORMER_ARCH}`);
+  }
+  const known = (what: string, v: string | undefined, list: readonly string[], from: string) => {
+    if (v !== undefined && !list.includes(v)) {
+      throw new WeightFileError(`${file}: unknown ${what} "${v}"${from} (known: ${list.join(', ')})`);
+    }
+  };
+  known('arch', opts.arch, TRANSFORMER_VARIANTS, '');
+  known('norm', opts.norm, TRANSFORMER_NORMS, '');
+  known('variant', metadata.variant, TRANSFORMER_VARIANTS, ' in __metadata__.variant; pass the arch option');
+  known('norm', metadata.norm, TRANSFORMER_NORMS, ' in __metadata__.norm; pass the norm option');
+
+  let variant = opts.arch ?? (metadata.variant as TransformerVariant | undefined);
+  if (!variant) {
+    if (tensors.has('conv1.conv2d.weight')) variant = 'pytorch-examples';
+    else if (tensors.has('conv1.weight')) variant = 'paper';
+    else {
+      throw new WeightFileError(
+        `${file}: cannot tell the network's variant: no __metadata__.variant and neither conv1.conv2d.weight ` +
+          `(pytorch-examples) nor conv1.weight (paper) is present; pass the arch option`,
+      );
+    }
+  }
+  if (variant === 'pytorch-examples') return { variant, norm: opts.norm ?? 'instance', width: opts.width ?? 32 };
+
+  let width = opts.width;
+  if (width === undefined && metadata.width !== undefined) {
+    width = Number(metadata.width);
+    if (!(Number.isInteger(width) && width >= 1)) throw new WeightFileError(`${file}: __metadata__.width "${metadata.width}" is not a positive integer; pass the width option`);
+  }
+  if (width === undefined) {
+    // conv1's out-channels; without a usable conv1.weight, the default width (the tensor check then lists what is wrong).
+    const w = tensors.get('conv1.weight');
+    width = w && w.shape.length === 4 && w.shape[0] >= 1 ? w.shape[0] : 32;
+  }
+  const norm = opts.norm ?? (metadata.norm as TransformerNorm | undefined) ?? (tensors.has('norm1.running_mean') ? 'batch' : 'instance');
+  return { variant, norm, width };
+}
+
+/** Builds a network from tensors already read; mismatched files throw one WeightFileError listing every
+ *  missing, unexpected and mis-shaped tensor (expected vs found shape). */
+export function transformerNetFromTensors(
+  gpu: Gpu,
+  tensors: ReadonlyMap<string, LoadedTensor | { data: Float32Array; shape: readonly number[] }>,
+  metadata: Record<string, string> = {},
+  opts: LoadTransformerNetOptions = {},
+): TransformerNet {
+  const file = opts.file ?? 'model file';
+  const arch = inferTransformerArch(tensors, metadata, opts);
+  let entries = new Map(tensors);
+  if (arch.variant === 'pytorch-examples') entries = new Map([...entries].filter(([k]) => !STALE_IN_STATS.test(k)));
+  const net = new TransformerNet(gpu, { ...arch, rand: () => 0.5 });
+  try {
+    const expected = new Map(net.stateShapes());
+    // Batch-norm step counters are bookkeeping: files without them (other writers, older torch) are fine.
+    for (const k of [...expected.keys()]) if (k.endsWith('.num_batches_tracked') && !entries.has(k)) expected.delete(k);
+    checkTensors(`${file} (${net})`, entries, expected);
+    net.loadStateDict(entries as Map<string, { data: Float32Array; shape: readonly number[] }>, false);
+  } catch (e) {
+    net.dispose();
+    throw e;
+  }
+  return net;
+}
+
+/**
+ * Loads a transformation network from a safetensors file or a torch.save checkpoint (told apart by content).
+ * The architecture: opts.arch/norm/width, else __metadata__, else inferred from the tensor names and shapes.
+ * pytorch/examples checkpoints' stale `inN.running_mean/var` keys are dropped, as its loader does.
+ */
+export function loadTransformerNet(gpu: Gpu, bytes: Uint8Array, opts: LoadTransformerNetOptions = {}): TransformerNet {
+  const file = opts.file ?? 'model file';
+  const { tensors, metadata } = readWeightBytes(bytes, file);
+  return transformerNetFromTensors(gpu, tensors, metadata, { ...opts, file });
+}
