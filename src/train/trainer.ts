@@ -1,0 +1,306 @@
+// The generic training loop shared by style-transfer and super-resolution training. The caller brings the model,
+// the optimizer, the data source and a loss function returning named scalar terms (one of them `total`); the
+// trainer runs the steps and owns everything around them:
+//
+//   per step   tidy scope { loss(ctx) → backward(total) → ONE readback of all terms (concatenated) → finite check →
+//              optimizer.step() → zeroGrad }. The readback happens every step, after backward is recorded, so the
+//              GPU runs forward+backward while we wait and a NaN/Inf is caught BEFORE the optimizer applies it.
+//   log        `<outDir>/loss.jsonl`, one line `{"step":N,"time":sec,"total":..,"<term>":..}` per step.
+//   progress   onProgress({step, steps, itPerSec, etaSec, elapsedSec, losses}); the trainer never prints.
+//   checkpoint `<outDir>/checkpoint.safetensors` every `checkpointEvery` steps, on abort and at the end,
+//              written atomically (checkpoint.ts). Samples: onSample(step) every `sampleEvery` steps.
+//   end        the final checkpoint and `<outDir>/loss.svg` (plot.ts), from the whole log.
+//
+// Determinism: all randomness must come from ctx.rng (checkpointed) and the data source (its state is
+// checkpointed); `resume: true` then continues exactly the trajectory of an uninterrupted run, and the log is cut
+// back to the checkpoint's step. NaN/Inf in any term stops the run with TrainingStoppedError before the step is
+// applied; the last good checkpoint is not touched. An AbortSignal stops after the current step, with a checkpoint.
+import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { noGrad, Tensor, tidyAsync } from '../autograd/tensor.js';
+import { fmtShape } from '../gpu/errors.js';
+import { writeFileAtomic } from '../io/files.js';
+import type { Module } from '../layers/module.js';
+import { concat } from '../layers/spatial.js';
+import type { Adam } from './adam.js';
+import { loadCheckpoint, readCheckpoint, saveCheckpoint } from './checkpoint.js';
+import type { BatchData, DataSource } from './dataset.js';
+import { lossPlotSvg, parseLossLog, type LossRecord } from './plot.js';
+import { Rng } from './rng.js';
+
+export const CHECKPOINT_FILE = 'checkpoint.safetensors';
+export const LOSS_LOG_FILE = 'loss.jsonl';
+export const LOSS_PLOT_FILE = 'loss.svg';
+
+/** Named scalar ([1]) loss terms; `total` is the one differentiated, the others are logged. */
+export type LossTerms = { total: Tensor } & Record<string, Tensor>;
+
+export interface StepContext {
+  /** The step being computed, 1-based (after it, `step` steps are done). */
+  step: number;
+  steps: number;
+  /** The trainer's generator: checkpointed, so use it (only it) for any randomness of the step. */
+  rng: Rng;
+  /** The optimizer, e.g. to set `lr` from `step` for a schedule (a function of the step resumes exactly). */
+  optimizer: Adam;
+  /** The next batch of the data source as a tensor [B,3,S,S] (freed after the step); each call takes a new batch. */
+  batch(): Promise<Tensor>;
+  /** The next batch as CPU data. */
+  nextBatch(): Promise<BatchData>;
+}
+
+export interface TrainProgress {
+  step: number;
+  steps: number;
+  /** Steps per second over the last few steps (undefined until measurable). */
+  itPerSec?: number;
+  etaSec?: number;
+  /** Training time so far, including before a resume. */
+  elapsedSec: number;
+  losses: Record<string, number>;
+}
+
+export interface TrainOptions {
+  model: Module;
+  optimizer: Adam;
+  /** The step count to reach (a resumed run continues up to it). */
+  steps: number;
+  outDir: string;
+  loss: (ctx: StepContext) => LossTerms | Promise<LossTerms>;
+  data?: DataSource | null;
+  /** Seed of ctx.rng (default 0). */
+  seed?: number;
+  /** Continue from `<outDir>/checkpoint.safetensors` when it exists (a fresh run otherwise). */
+  resume?: boolean;
+  /** Start afresh even though `outDir` holds a checkpoint (default false: that is an error unless resuming). */
+  overwrite?: boolean;
+  /** Steps between checkpoints (0 or undefined: only on abort and at the end). */
+  checkpointEvery?: number;
+  /** Steps between onSample calls. */
+  sampleEvery?: number;
+  /** Called after step `step` (in a tidy scope; the model's train/eval mode is restored after). Do not use ctx.rng. */
+  onSample?: (step: number) => void | Promise<void>;
+  onProgress?: (p: TrainProgress) => void;
+  /** After each checkpoint write (awaited). */
+  onCheckpoint?: (info: { step: number; path: string }) => void | Promise<void>;
+  /** Notes for the user (resuming, ...). */
+  onLog?: (message: string) => void;
+  signal?: AbortSignal;
+  /** Saved in every checkpoint (the training options). */
+  config?: Record<string, unknown>;
+  /** On resume, values the checkpoint's config must hold (e.g. the model kind and width). */
+  mustMatch?: Record<string, unknown>;
+  /** Milliseconds clock (default performance.now), injectable for tests. */
+  now?: () => number;
+}
+
+export interface TrainResult {
+  /** Steps completed. */
+  step: number;
+  status: 'completed' | 'aborted';
+  /** The checkpoint step the run resumed from, or null for a fresh run. */
+  resumedFrom: number | null;
+  checkpoint: string;
+  lossLog: string;
+  plot: string;
+  /** The loss terms of the last step run (null when no step ran). */
+  losses: Record<string, number> | null;
+}
+
+/** A loss term became NaN or infinite: the run stopped before applying that step. */
+export class TrainingStoppedError extends Error {
+  override name = 'TrainingStoppedError';
+  constructor(
+    message: string,
+    readonly step: number,
+    readonly term: string,
+    readonly value: number,
+    /** The last good checkpoint, or null when none was written. */
+    readonly checkpoint: string | null,
+    readonly checkpointStep: number | null,
+  ) {
+    super(message);
+  }
+}
+
+const count = (v: number | undefined, what: string): number => {
+  const n = v ?? 0;
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`train: ${what} must be a non-negative integer, got ${v}`);
+  return n;
+};
+
+/** Keeps the log lines up to `step` (a resumed run rewrites what came after its checkpoint). */
+async function truncateLog(path: string, step: number): Promise<void> {
+  let text = '';
+  try {
+    text = await readFile(path, 'utf8');
+  } catch {
+    /* no log yet */
+  }
+  const kept = parseLossLog(text).filter((r) => r.step <= step);
+  await writeFileAtomic(path, kept.map((r) => `${JSON.stringify(r)}\n`).join(''));
+}
+
+async function writePlot(logPath: string, plotPath: string): Promise<void> {
+  let records: LossRecord[] = [];
+  try {
+    records = parseLossLog(await readFile(logPath, 'utf8'));
+  } catch {
+    /* no log */
+  }
+  await writeFileAtomic(plotPath, lossPlotSvg(records));
+}
+
+/** Reads every term with one readback (the [1] terms concatenated). */
+async function readTerms(terms: [string, Tensor][]): Promise<Record<string, number>> {
+  const all = terms.length === 1 ? terms[0][1] : noGrad(() => concat(terms.map(([, t]) => t), 0));
+  const v = await all.data();
+  return Object.fromEntries(terms.map(([k], i) => [k, v[i]]));
+}
+
+function describeValue(v: number): string {
+  return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
+}
+
+export async function train(opts: TrainOptions): Promise<TrainResult> {
+  const { model, optimizer, outDir } = opts;
+  const steps = count(opts.steps, 'steps');
+  const checkpointEvery = count(opts.checkpointEvery, 'checkpointEvery');
+  const sampleEvery = count(opts.sampleEvery, 'sampleEvery');
+  const now = opts.now ?? (() => performance.now());
+  const data = opts.data ?? null;
+  const ckptPath = join(outDir, CHECKPOINT_FILE);
+  const logPath = join(outDir, LOSS_LOG_FILE);
+  const plotPath = join(outDir, LOSS_PLOT_FILE);
+  await mkdir(outDir, { recursive: true });
+
+  let rng = new Rng(opts.seed ?? 0);
+  let step = 0;
+  let elapsedBase = 0;
+  let lastCkpt: number | null = null;
+  let resumedFrom: number | null = null;
+  const haveCkpt = existsSync(ckptPath);
+  if (opts.resume && haveCkpt) {
+    const meta = await loadCheckpoint(ckptPath, { model, optimizer, mustMatch: opts.mustMatch });
+    step = meta.step;
+    if (meta.rng) rng = Rng.fromState(meta.rng);
+    if (data) {
+      if (meta.data === null || meta.data === undefined) throw new Error(`train: ${ckptPath} holds no data-order state, but this run has a data source`);
+      data.setState(meta.data);
+    }
+    elapsedBase = meta.elapsedSec ?? 0;
+    lastCkpt = resumedFrom = step;
+    await truncateLog(logPath, step);
+    opts.onLog?.(`resuming from step ${step} (${ckptPath})`);
+  } else {
+    if (haveCkpt && !opts.overwrite) {
+      const prev = await readCheckpoint(ckptPath).then((c) => `step ${c.meta.step}`, () => 'unreadable');
+      throw new Error(`train: ${outDir} already holds a checkpoint (${prev}); resume it, or choose overwrite to start over`);
+    }
+    if (opts.resume) opts.onLog?.(`no checkpoint in ${outDir}: starting from step 0`);
+    await writeFileAtomic(logPath, '');
+  }
+
+  const t0 = now();
+  const elapsed = () => elapsedBase + (now() - t0) / 1000;
+  const times: number[] = [t0];
+  let losses: Record<string, number> | null = null;
+  let status: TrainResult['status'] = 'completed';
+
+  const checkpoint = async (s: number) => {
+    await saveCheckpoint(ckptPath, { model, optimizer, step: s, rng, data, config: opts.config, elapsedSec: elapsed(), losses });
+    lastCkpt = s;
+    await opts.onCheckpoint?.({ step: s, path: ckptPath });
+  };
+
+  try {
+    optimizer.zeroGrad();
+    while (step < steps) {
+      if (opts.signal?.aborted) {
+        status = 'aborted';
+        break;
+      }
+      const s = step + 1;
+      const values = await tidyAsync(async () => {
+        const nextBatch = () => {
+          if (!data) throw new Error('train: the loss asked for a batch, but no data source was given');
+          return data.next();
+        };
+        const ctx: StepContext = {
+          step: s,
+          steps,
+          rng,
+          optimizer,
+          nextBatch,
+          batch: async () => {
+            const b = await nextBatch();
+            return Tensor.from(model.gpu, b.data, b.shape);
+          },
+        };
+        const terms = await opts.loss(ctx);
+        if (!terms || !(terms.total instanceof Tensor)) throw new Error(`train: the loss function must return named scalar tensors including 'total'`);
+        const list = Object.entries(terms);
+        for (const [k, t] of list) {
+          if (!(t instanceof Tensor) || t.size !== 1) {
+            throw new Error(`train: loss term '${k}' must be a scalar tensor of shape [1], got ${t instanceof Tensor ? fmtShape(t.shape) : typeof t}`);
+          }
+        }
+        terms.total.backward();
+        const v = await readTerms(list);
+        // Name a component rather than the total when both are bad.
+        const bad = [...list.filter(([k]) => k !== 'total'), ...list.filter(([k]) => k === 'total')].find(([k]) => !Number.isFinite(v[k]));
+        if (bad) {
+          optimizer.zeroGrad();
+          const [k] = bad;
+          const where = lastCkpt !== null ? `the last good checkpoint (step ${lastCkpt}) is at ${ckptPath}` : 'no checkpoint has been written yet';
+          throw new TrainingStoppedError(
+            `training stopped at step ${s}: loss term '${k}' is ${describeValue(v[k])}; ${where}`,
+            s,
+            k,
+            v[k],
+            lastCkpt !== null ? ckptPath : null,
+            lastCkpt,
+          );
+        }
+        optimizer.step();
+        optimizer.zeroGrad();
+        return v;
+      });
+      step = s;
+      losses = values;
+      const t = now();
+      times.push(t);
+      if (times.length > 21) times.shift();
+      const time = Math.round(elapsed() * 1000) / 1000;
+      await appendFile(logPath, `${JSON.stringify({ step, time, ...values })}\n`);
+      const span = (times[times.length - 1] - times[0]) / 1000;
+      const itPerSec = span > 0 ? (times.length - 1) / span : undefined;
+      opts.onProgress?.({ step, steps, itPerSec, etaSec: itPerSec ? (steps - step) / itPerSec : undefined, elapsedSec: elapsed(), losses: values });
+      if (checkpointEvery > 0 && step % checkpointEvery === 0 && step < steps) await checkpoint(step);
+      if (opts.onSample && sampleEvery > 0 && step % sampleEvery === 0) {
+        const mode = model.training;
+        try {
+          await tidyAsync(async () => {
+            await opts.onSample!(step);
+          });
+        } finally {
+          model.train(mode);
+        }
+      }
+      if (opts.signal?.aborted && step < steps) {
+        status = 'aborted';
+        break;
+      }
+    }
+    if (lastCkpt !== step) await checkpoint(step);
+  } catch (e) {
+    // Keep the plot in step with the log even when the run fails; the checkpoint is left as it was.
+    await writePlot(logPath, plotPath).catch(() => {});
+    throw e;
+  } finally {
+    data?.close?.();
+  }
+  await writePlot(logPath, plotPath);
+  return { step, status, resumedFrom, checkpoint: ckptPath, lossLog: logPath, plot: plotPath, losses };
+}
