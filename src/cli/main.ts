@@ -1,11 +1,15 @@
 // `perceptual <command>`: a thin layer over the library. Each command lives in its own file.
 import { classify } from './classify.js';
 import { info } from './info.js';
+import { stylize } from './stylize.js';
+import { trainStyleCli } from './train-style.js';
 import { weights } from './weights.js';
 
 const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help: string }> = {
   info: { run: info, help: 'print the WebGPU adapter (vendor, architecture, features, limits) and run a self-check on it' },
   classify: { run: classify, help: 'top-5 ImageNet classes of images (SqueezeNet 1.1)' },
+  'train-style': { run: trainStyleCli, help: 'train a fast style transfer network on a folder of images' },
+  stylize: { run: stylize, help: 'stylize images with a trained model (default: the embedded one)' },
   weights: { run: weights, help: 'download official pretrained loss networks (vgg16, squeezenet1_1) into the cache as safetensors' },
 };
 

@@ -1,0 +1,171 @@
+// `perceptual train-style --style IMG --data DIR --out DIR [options]`: a thin layer over trainStyle().
+import { parseArgs } from 'node:util';
+import { trainStyle } from '../api/train-style.js';
+import { Gpu } from '../gpu/index.js';
+import { TrainingStoppedError, type TrainProgress } from '../train/trainer.js';
+import { formatDuration } from './progress.js';
+
+const USAGE = `usage: perceptual train-style --style IMG --data DIR --out DIR [options]
+
+Trains a feed-forward style transfer network (Johnson et al. 2016) on a folder of content images.
+Writes DIR/checkpoint.safetensors (every --checkpoint-every steps, atomically), DIR/loss.jsonl,
+DIR/loss.svg, DIR/samples/ and, at the end, DIR/model.safetensors for 'perceptual stylize'.
+
+  --arch paper|pytorch-examples   network variant (default paper)
+  --norm instance|batch           paper variant's normalisation (default instance)
+  --width N                       channels of the first conv: 32 full, 16 half (default 32)
+  --size PX                       training image size (default 256)
+  --batch N                       batch size (default 4)
+  --steps N                       steps to reach (default 40000)
+  --lr X                          Adam learning rate (default 1e-3)
+  --content-weight X              λc (default 1)
+  --style-weight X                λs (default 5)
+  --tv-weight X                   λTV (default 1e-6)
+  --content-layers L[,L...]       e.g. relu2_2 (default: the loss network's; weights as L:W)
+  --style-layers L[,L...]         e.g. relu1_2,relu2_2:0.5
+  --loss-net vgg16|squeezenet1_1  loss network (default vgg16)
+  --loss-weights FILE             its weights (default: the cache; see 'perceptual weights fetch')
+  --style-size PX                 shorter side of the style image (default: --size)
+  --seed N                        (default 0)
+  --checkpoint-every N            (default 500)
+  --sample IMG                    stylize IMG every --sample-every steps (repeatable)
+  --sample-every N                (default 500)
+  --resume                        continue from DIR/checkpoint.safetensors exactly
+  --overwrite                     start afresh even if DIR holds a checkpoint`;
+
+function layers(v: string | undefined): Record<string, number> | undefined {
+  if (!v) return undefined;
+  return Object.fromEntries(
+    v.split(',').map((s) => {
+      const [k, w] = s.split(':');
+      return [k.trim(), w === undefined ? 1 : Number(w)];
+    }),
+  );
+}
+
+function num(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got ${v}`);
+  return n;
+}
+
+export function progressLine(p: TrainProgress): string {
+  const pct = ((100 * p.step) / p.steps).toFixed(1);
+  const rate = p.itPerSec === undefined ? '- it/s' : p.itPerSec >= 1 ? `${p.itPerSec.toFixed(2)} it/s` : `${(1 / p.itPerSec).toFixed(2)} s/it`;
+  const eta = p.etaSec === undefined ? '' : ` ETA ${formatDuration(p.etaSec)}`;
+  const terms = Object.entries(p.losses)
+    .map(([k, v]) => `${k} ${v.toPrecision(4)}`)
+    .join(' ');
+  return `step ${p.step}/${p.steps} (${pct}%) ${rate}${eta} | ${terms}`;
+}
+
+export async function trainStyleCli(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      style: { type: 'string' },
+      data: { type: 'string' },
+      out: { type: 'string' },
+      arch: { type: 'string' },
+      norm: { type: 'string' },
+      width: { type: 'string' },
+      size: { type: 'string' },
+      batch: { type: 'string' },
+      steps: { type: 'string' },
+      lr: { type: 'string' },
+      'content-weight': { type: 'string' },
+      'style-weight': { type: 'string' },
+      'tv-weight': { type: 'string' },
+      'content-layers': { type: 'string' },
+      'style-layers': { type: 'string' },
+      'loss-net': { type: 'string' },
+      'loss-weights': { type: 'string' },
+      'style-size': { type: 'string' },
+      seed: { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      sample: { type: 'string', multiple: true },
+      'sample-every': { type: 'string' },
+      resume: { type: 'boolean' },
+      overwrite: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  for (const k of ['style', 'data', 'out'] as const) {
+    if (!values[k]) {
+      console.error(`perceptual train-style: --${k} is required\n\n${USAGE}`);
+      return 2;
+    }
+  }
+  const arch = values.arch ?? 'paper';
+  if (arch !== 'paper' && arch !== 'pytorch-examples') throw new Error(`--arch must be paper or pytorch-examples, got ${arch}`);
+  const norm = values.norm ?? 'instance';
+  if (norm !== 'instance' && norm !== 'batch') throw new Error(`--norm must be instance or batch, got ${norm}`);
+  const lossNet = values['loss-net'] ?? 'vgg16';
+  if (lossNet !== 'vgg16' && lossNet !== 'squeezenet1_1') throw new Error(`--loss-net must be vgg16 or squeezenet1_1, got ${lossNet}`);
+
+  const controller = new AbortController();
+  const onSigint = () => {
+    console.error('\nperceptual train-style: stopping after this step (a checkpoint will be written)…');
+    controller.abort();
+  };
+  process.once('SIGINT', onSigint);
+  const tty = !!process.stderr.isTTY;
+  let lastPrint = 0;
+  const gpu = await Gpu.create();
+  try {
+    const r = await trainStyle(gpu, {
+      style: values.style!,
+      data: values.data!,
+      outDir: values.out!,
+      arch,
+      norm,
+      width: num(values.width, 'width'),
+      size: num(values.size, 'size'),
+      batchSize: num(values.batch, 'batch'),
+      steps: num(values.steps, 'steps'),
+      lr: num(values.lr, 'lr'),
+      contentWeight: num(values['content-weight'], 'content-weight'),
+      styleWeight: num(values['style-weight'], 'style-weight'),
+      tvWeight: num(values['tv-weight'], 'tv-weight'),
+      contentLayers: layers(values['content-layers']),
+      styleLayers: layers(values['style-layers']),
+      lossNet,
+      lossWeights: values['loss-weights'],
+      styleSize: num(values['style-size'], 'style-size'),
+      seed: num(values.seed, 'seed'),
+      checkpointEvery: num(values['checkpoint-every'], 'checkpoint-every'),
+      sampleImages: values.sample,
+      sampleEvery: num(values['sample-every'], 'sample-every'),
+      resume: values.resume,
+      overwrite: values.overwrite,
+      signal: controller.signal,
+      onLog: (m) => console.error(tty ? `\r${m}` : m),
+      onProgress: (p) => {
+        const now = performance.now();
+        if (tty) process.stderr.write(`\r${progressLine(p)}\x1b[K`);
+        else if (now - lastPrint > 10_000 || p.step === p.steps || p.step === 1) {
+          console.error(progressLine(p));
+          lastPrint = now;
+        }
+      },
+    });
+    if (tty) process.stderr.write('\n');
+    console.log(`${r.status === 'aborted' ? 'stopped' : 'done'} at step ${r.step}: model ${r.model}, checkpoint ${r.checkpoint}, loss plot ${r.plot}`);
+    return 0;
+  } catch (e) {
+    if (tty) process.stderr.write('\n');
+    if (e instanceof TrainingStoppedError) {
+      console.error(`perceptual train-style: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+    gpu.destroy();
+  }
+}
