@@ -1,5 +1,6 @@
 // `perceptual <command>`: a thin layer over the library. Each command lives in its own file.
 import { classify } from './classify.js';
+import { evalSr } from './eval-sr.js';
 import { info } from './info.js';
 import { stylize } from './stylize.js';
 import { trainStyleCli } from './train-style.js';
@@ -10,6 +11,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   classify: { run: classify, help: 'top-5 ImageNet classes of images (SqueezeNet 1.1)' },
   'train-style': { run: trainStyleCli, help: 'train a fast style transfer network on a folder of images' },
   stylize: { run: stylize, help: 'stylize images with a trained model (default: the embedded one)' },
+  'eval-sr': { run: evalSr, help: 'PSNR/SSIM (Y) of super-resolution, a model or bicubic, on a folder of HR images' },
   weights: { run: weights, help: 'download official pretrained loss networks (vgg16, squeezenet1_1) into the cache as safetensors' },
 };
 
