@@ -37,3 +37,4 @@ export { runImageNetwork, type ImageNetwork, type TileOptions } from './api/tile
 export { loadModel, type ModelSource } from './api/model.js';
 export { trainStyle, type TrainStyleOptions, type TrainStyleResult } from './api/train-style.js';
 export { DEFAULT_MODEL } from './api/default-model.js';
+export { readImage, writeImage, decodeImage, encodeImage, ImageFileError } from './io/image-node.js';
