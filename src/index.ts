@@ -38,3 +38,4 @@ export { loadModel, type ModelSource } from './api/model.js';
 export { trainStyle, type TrainStyleOptions, type TrainStyleResult } from './api/train-style.js';
 export { DEFAULT_MODEL } from './api/default-model.js';
 export { readImage, writeImage, decodeImage, encodeImage, ImageFileError } from './io/image-node.js';
+export { trainSR, makeLowRes, SR_LOSSES, SR_DEFAULT_TV_WEIGHT, LOW_RES_BLUR_SIGMA, type TrainSROptions, type TrainSRResult, type SRLoss } from './api/train-sr.js';

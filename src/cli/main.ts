@@ -2,6 +2,8 @@
 import { classify } from './classify.js';
 import { evalSr } from './eval-sr.js';
 import { info } from './info.js';
+import { trainSrCli } from './train-sr.js';
+import { upscale } from './upscale.js';
 import { stylize } from './stylize.js';
 import { trainStyleCli } from './train-style.js';
 import { weights } from './weights.js';
@@ -12,6 +14,8 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   'train-style': { run: trainStyleCli, help: 'train a fast style transfer network on a folder of images' },
   stylize: { run: stylize, help: 'stylize images with a trained model (default: the embedded one)' },
   'eval-sr': { run: evalSr, help: 'PSNR/SSIM (Y) of super-resolution, a model or bicubic, on a folder of HR images' },
+  'train-sr': { run: trainSrCli, help: 'train a super-resolution network (x4/x8, feature or pixel loss) on a folder of images' },
+  upscale: { run: upscale, help: 'super-resolve images with a trained SR model' },
   weights: { run: weights, help: 'download official pretrained loss networks (vgg16, squeezenet1_1) into the cache as safetensors' },
 };
 

@@ -1,0 +1,150 @@
+// `perceptual train-sr --scale 4|8 --data DIR --loss feat|pixel --out DIR [options]`: a thin layer over trainSR().
+import { parseArgs } from 'node:util';
+import { SR_DEFAULT_TV_WEIGHT, SR_LOSSES, trainSR, type SRLoss } from '../api/train-sr.js';
+import { Gpu } from '../gpu/index.js';
+import { SR_NORMS, SR_SCALES, type SRNorm, type SRScale } from '../nets/sr-net.js';
+import { TrainingStoppedError } from '../train/trainer.js';
+import { progressLine } from './train-style.js';
+
+const USAGE = `usage: perceptual train-sr --scale 4|8 --data DIR --loss feat|pixel --out DIR [options]
+
+Trains a super-resolution network (Johnson et al. 2016) on random patches of a folder of images. The LR inputs
+are made from each HR patch: Gaussian blur (sigma 1.0), then MATLAB bicubic downsampling by the scale (uint8).
+Writes DIR/checkpoint.safetensors (every --checkpoint-every steps, atomically), DIR/loss.jsonl, DIR/loss.svg,
+DIR/samples/ and, at the end, DIR/model.safetensors for 'perceptual upscale' and 'perceptual eval-sr'.
+
+  --scale 4|8                     upscaling factor (required)
+  --loss feat|pixel               l_feat on the loss network, or per-pixel l_pixel (required)
+  --width N                       hidden channels (default 64)
+  --blocks N                      residual blocks (default 4)
+  --norm batch|instance           normalisation (default batch)
+  --size PX                       HR patch side, a multiple of the scale (default 288)
+  --batch N                       batch size (default 4)
+  --steps N                       steps to reach (default 200000)
+  --lr X                          Adam learning rate (default 1e-3)
+  --tv-weight X                   λTV on the summed squared TV, 0..255 scale (default ${SR_DEFAULT_TV_WEIGHT.feat}
+                                  for feat, ${SR_DEFAULT_TV_WEIGHT.pixel} for pixel)
+  --feat-layer L                  loss-network layer of l_feat (default relu2_2)
+  --loss-net vgg16|squeezenet1_1  loss network for --loss feat (default vgg16)
+  --loss-weights FILE             its weights (default: the cache; see 'perceptual weights fetch')
+  --seed N                        (default 0)
+  --checkpoint-every N            (default 500)
+  --sample IMG                    super-resolve IMG's bicubic LR version every --sample-every steps (repeatable)
+  --sample-every N                (default 500)
+  --resume                        continue from DIR/checkpoint.safetensors exactly
+  --overwrite                     start afresh even if DIR holds a checkpoint`;
+
+function num(v: string | undefined, name: string): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got ${v}`);
+  return n;
+}
+
+function usageError(msg: string): number {
+  console.error(`perceptual train-sr: ${msg}\n\n${USAGE}`);
+  return 2;
+}
+
+export async function trainSrCli(argv: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      scale: { type: 'string' },
+      data: { type: 'string' },
+      loss: { type: 'string' },
+      out: { type: 'string' },
+      width: { type: 'string' },
+      blocks: { type: 'string' },
+      norm: { type: 'string' },
+      size: { type: 'string' },
+      batch: { type: 'string' },
+      steps: { type: 'string' },
+      lr: { type: 'string' },
+      'tv-weight': { type: 'string' },
+      'feat-layer': { type: 'string' },
+      'loss-net': { type: 'string' },
+      'loss-weights': { type: 'string' },
+      seed: { type: 'string' },
+      'checkpoint-every': { type: 'string' },
+      sample: { type: 'string', multiple: true },
+      'sample-every': { type: 'string' },
+      resume: { type: 'boolean' },
+      overwrite: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  for (const k of ['scale', 'data', 'loss', 'out'] as const) {
+    if (!values[k]) return usageError(`--${k} is required`);
+  }
+  const scale = Number(values.scale) as SRScale;
+  if (!SR_SCALES.includes(scale)) return usageError(`--scale must be ${SR_SCALES.join(' or ')}, got ${values.scale}`);
+  const loss = values.loss as SRLoss;
+  if (!SR_LOSSES.includes(loss)) return usageError(`--loss must be ${SR_LOSSES.join(' or ')}, got ${values.loss}`);
+  const norm = (values.norm ?? 'batch') as SRNorm;
+  if (!SR_NORMS.includes(norm)) return usageError(`--norm must be ${SR_NORMS.join(' or ')}, got ${values.norm}`);
+  const lossNet = values['loss-net'] ?? 'vgg16';
+  if (lossNet !== 'vgg16' && lossNet !== 'squeezenet1_1') return usageError(`--loss-net must be vgg16 or squeezenet1_1, got ${lossNet}`);
+
+  const controller = new AbortController();
+  const onSigint = () => {
+    console.error('\nperceptual train-sr: stopping after this step (a checkpoint will be written)…');
+    controller.abort();
+  };
+  process.once('SIGINT', onSigint);
+  const tty = !!process.stderr.isTTY;
+  let lastPrint = 0;
+  const gpu = await Gpu.create();
+  try {
+    const r = await trainSR(gpu, {
+      data: values.data!,
+      outDir: values.out!,
+      scale,
+      loss,
+      width: num(values.width, 'width'),
+      blocks: num(values.blocks, 'blocks'),
+      norm,
+      size: num(values.size, 'size'),
+      batchSize: num(values.batch, 'batch'),
+      steps: num(values.steps, 'steps'),
+      lr: num(values.lr, 'lr'),
+      tvWeight: num(values['tv-weight'], 'tv-weight'),
+      featLayer: values['feat-layer'],
+      lossNet,
+      lossWeights: values['loss-weights'],
+      seed: num(values.seed, 'seed'),
+      checkpointEvery: num(values['checkpoint-every'], 'checkpoint-every'),
+      sampleImages: values.sample,
+      sampleEvery: num(values['sample-every'], 'sample-every'),
+      resume: values.resume,
+      overwrite: values.overwrite,
+      signal: controller.signal,
+      onLog: (m) => console.error(tty ? `\r${m}` : m),
+      onProgress: (p) => {
+        const now = performance.now();
+        if (tty) process.stderr.write(`\r${progressLine(p)}\x1b[K`);
+        else if (now - lastPrint > 10_000 || p.step === p.steps || p.step === 1) {
+          console.error(progressLine(p));
+          lastPrint = now;
+        }
+      },
+    });
+    if (tty) process.stderr.write('\n');
+    console.log(`${r.status === 'aborted' ? 'stopped' : 'done'} at step ${r.step}: model ${r.model}, checkpoint ${r.checkpoint}, loss plot ${r.plot}`);
+    return 0;
+  } catch (e) {
+    if (tty) process.stderr.write('\n');
+    if (e instanceof TrainingStoppedError) {
+      console.error(`perceptual train-sr: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  } finally {
+    process.off('SIGINT', onSigint);
+    gpu.destroy();
+  }
+}
