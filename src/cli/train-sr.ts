@@ -1,10 +1,8 @@
 // `perceptual train-sr --scale 4|8 --data DIR --loss feat|pixel --out DIR [options]`: a thin layer over trainSR().
 import { parseArgs } from 'node:util';
 import { SR_DEFAULT_TV_WEIGHT, SR_LOSSES, trainSR, type SRLoss } from '../api/train-sr.js';
-import { Gpu } from '../gpu/index.js';
 import { SR_NORMS, SR_SCALES, type SRNorm, type SRScale } from '../nets/sr-net.js';
-import { TrainingStoppedError } from '../train/trainer.js';
-import { progressLine } from './train-style.js';
+import { runTraining } from './training-run.js';
 
 const USAGE = `usage: perceptual train-sr --scale 4|8 --data DIR --loss feat|pixel --out DIR [options]
 
@@ -90,17 +88,8 @@ export async function trainSrCli(argv: string[]): Promise<number> {
   const lossNet = values['loss-net'] ?? 'vgg16';
   if (lossNet !== 'vgg16' && lossNet !== 'squeezenet1_1') return usageError(`--loss-net must be vgg16 or squeezenet1_1, got ${lossNet}`);
 
-  const controller = new AbortController();
-  const onSigint = () => {
-    console.error('\nperceptual train-sr: stopping after this step (a checkpoint will be written)…');
-    controller.abort();
-  };
-  process.once('SIGINT', onSigint);
-  const tty = !!process.stderr.isTTY;
-  let lastPrint = 0;
-  const gpu = await Gpu.create();
-  try {
-    const r = await trainSR(gpu, {
+  return runTraining('train-sr', (gpu, hooks) =>
+    trainSR(gpu, {
       data: values.data!,
       outDir: values.out!,
       scale,
@@ -122,29 +111,7 @@ export async function trainSrCli(argv: string[]): Promise<number> {
       sampleEvery: num(values['sample-every'], 'sample-every'),
       resume: values.resume,
       overwrite: values.overwrite,
-      signal: controller.signal,
-      onLog: (m) => console.error(tty ? `\r${m}` : m),
-      onProgress: (p) => {
-        const now = performance.now();
-        if (tty) process.stderr.write(`\r${progressLine(p)}\x1b[K`);
-        else if (now - lastPrint > 10_000 || p.step === p.steps || p.step === 1) {
-          console.error(progressLine(p));
-          lastPrint = now;
-        }
-      },
-    });
-    if (tty) process.stderr.write('\n');
-    console.log(`${r.status === 'aborted' ? 'stopped' : 'done'} at step ${r.step}: model ${r.model}, checkpoint ${r.checkpoint}, loss plot ${r.plot}`);
-    return 0;
-  } catch (e) {
-    if (tty) process.stderr.write('\n');
-    if (e instanceof TrainingStoppedError) {
-      console.error(`perceptual train-sr: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  } finally {
-    process.off('SIGINT', onSigint);
-    gpu.destroy();
-  }
+      ...hooks,
+    }),
+  );
 }

@@ -1,9 +1,7 @@
 // `perceptual train-style --style IMG --data DIR --out DIR [options]`: a thin layer over trainStyle().
 import { parseArgs } from 'node:util';
 import { trainStyle } from '../api/train-style.js';
-import { Gpu } from '../gpu/index.js';
-import { TrainingStoppedError, type TrainProgress } from '../train/trainer.js';
-import { formatDuration } from './progress.js';
+import { runTraining } from './training-run.js';
 
 const USAGE = `usage: perceptual train-style --style IMG --data DIR --out DIR [options]
 
@@ -48,16 +46,6 @@ function num(v: string | undefined, name: string): number | undefined {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got ${v}`);
   return n;
-}
-
-export function progressLine(p: TrainProgress): string {
-  const pct = ((100 * p.step) / p.steps).toFixed(1);
-  const rate = p.itPerSec === undefined ? '- it/s' : p.itPerSec >= 1 ? `${p.itPerSec.toFixed(2)} it/s` : `${(1 / p.itPerSec).toFixed(2)} s/it`;
-  const eta = p.etaSec === undefined ? '' : ` ETA ${formatDuration(p.etaSec)}`;
-  const terms = Object.entries(p.losses)
-    .map(([k, v]) => `${k} ${v.toPrecision(4)}`)
-    .join(' ');
-  return `step ${p.step}/${p.steps} (${pct}%) ${rate}${eta} | ${terms}`;
 }
 
 export async function trainStyleCli(argv: string[]): Promise<number> {
@@ -108,17 +96,8 @@ export async function trainStyleCli(argv: string[]): Promise<number> {
   const lossNet = values['loss-net'] ?? 'vgg16';
   if (lossNet !== 'vgg16' && lossNet !== 'squeezenet1_1') throw new Error(`--loss-net must be vgg16 or squeezenet1_1, got ${lossNet}`);
 
-  const controller = new AbortController();
-  const onSigint = () => {
-    console.error('\nperceptual train-style: stopping after this step (a checkpoint will be written)…');
-    controller.abort();
-  };
-  process.once('SIGINT', onSigint);
-  const tty = !!process.stderr.isTTY;
-  let lastPrint = 0;
-  const gpu = await Gpu.create();
-  try {
-    const r = await trainStyle(gpu, {
+  return runTraining('train-style', (gpu, hooks) =>
+    trainStyle(gpu, {
       style: values.style!,
       data: values.data!,
       outDir: values.out!,
@@ -143,29 +122,7 @@ export async function trainStyleCli(argv: string[]): Promise<number> {
       sampleEvery: num(values['sample-every'], 'sample-every'),
       resume: values.resume,
       overwrite: values.overwrite,
-      signal: controller.signal,
-      onLog: (m) => console.error(tty ? `\r${m}` : m),
-      onProgress: (p) => {
-        const now = performance.now();
-        if (tty) process.stderr.write(`\r${progressLine(p)}\x1b[K`);
-        else if (now - lastPrint > 10_000 || p.step === p.steps || p.step === 1) {
-          console.error(progressLine(p));
-          lastPrint = now;
-        }
-      },
-    });
-    if (tty) process.stderr.write('\n');
-    console.log(`${r.status === 'aborted' ? 'stopped' : 'done'} at step ${r.step}: model ${r.model}, checkpoint ${r.checkpoint}, loss plot ${r.plot}`);
-    return 0;
-  } catch (e) {
-    if (tty) process.stderr.write('\n');
-    if (e instanceof TrainingStoppedError) {
-      console.error(`perceptual train-style: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  } finally {
-    process.off('SIGINT', onSigint);
-    gpu.destroy();
-  }
+      ...hooks,
+    }),
+  );
 }

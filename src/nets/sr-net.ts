@@ -10,15 +10,15 @@
 // bn_up1..bn_upK, conv_out; each conv has .weight/.bias; batch norms have weight, bias, running_mean,
 // running_var, num_batches_tracked (instance norms weight and bias).
 // Model files: safetensors with __metadata__ arch "sr-net", scale, width, blocks, norm (saveSRNet / loadSRNet).
-import { isGradEnabled, noGrad, tidy, type Tensor } from '../autograd/tensor.js';
+import { noGrad, tidy, type Tensor } from '../autograd/tensor.js';
 import type { Gpu } from '../gpu/index.js';
 import { createImage, crop, imageToTensor, type Image } from '../io/image.js';
 import { WeightFileError, checkTensors, writeSafetensors, type LoadedTensor } from '../io/safetensors.js';
 import { check, checkRank } from '../layers/check.js';
 import { Conv2d, ConvTranspose2d } from '../layers/conv.js';
-import { add, relu, scaledTanh } from '../layers/elementwise.js';
+import { add, scaledTanh } from '../layers/elementwise.js';
 import { Module } from '../layers/module.js';
-import { BatchNorm2d, InstanceNorm2d } from '../layers/norm.js';
+import { freeIntermediates, makeNorm, normRelu, type Free, type Norm } from './blocks.js';
 import { readWeightBytes } from './loss-network.js';
 
 export type SRScale = 4 | 8;
@@ -43,21 +43,7 @@ export interface SRForwardOptions {
   trace?: (name: string, shape: readonly number[]) => void;
 }
 
-type Norm = BatchNorm2d | InstanceNorm2d;
-type Free = (t: Tensor) => void;
 
-function makeNorm(gpu: Gpu, c: number, norm: SRNorm): Norm {
-  return norm === 'batch' ? new BatchNorm2d(gpu, c) : new InstanceNorm2d(gpu, c, { affine: true });
-}
-
-/** relu(norm(x)), freeing x and the normalised tensor when they are not needed for backward. */
-function normRelu(norm: Norm, x: Tensor, free: Free): Tensor {
-  const n = norm.forward(x);
-  free(x);
-  const y = relu(n);
-  free(n);
-  return y;
-}
 
 /** conv-norm-ReLU-conv-norm with padded 3×3 convs, plus the identity (no ReLU after the add). */
 class SRResidualBlock extends Module {
@@ -124,11 +110,7 @@ export class SRNet extends Module {
     check(x.shape[1] === 3, op, 'input must have 3 channels (RGB 0..255)', { x });
     const trace = opts.trace ?? (() => {});
     trace('input', x.shape);
-    // Without a graph to keep (inference), intermediate activations are freed as soon as they are consumed.
-    const inference = !isGradEnabled() || (!x.requiresGrad && this.parameters().every((p) => !p.requiresGrad));
-    const free: Free = (t) => {
-      if (inference && t !== x) t.dispose();
-    };
+    const free = freeIntermediates(this, x);
     let h = x;
     const step = (name: string, f: (t: Tensor) => Tensor) => {
       const y = f(h);

@@ -23,13 +23,14 @@
 // well). With `matchInputSize` (default true) forward reflection-pads the input at the right and bottom up to a
 // multiple of 4 and crops the output back, so the output always has the input's size; turn it off for
 // the exact upstream semantics.
-import { isGradEnabled, type Tensor } from '../autograd/tensor.js';
+import type { Tensor } from '../autograd/tensor.js';
 import type { Gpu } from '../gpu/index.js';
 import { check, checkRank } from '../layers/check.js';
 import { Conv2d, ConvTranspose2d } from '../layers/conv.js';
-import { add, relu, scaledTanh } from '../layers/elementwise.js';
+import { add, scaledTanh } from '../layers/elementwise.js';
 import { Module } from '../layers/module.js';
-import { BatchNorm2d, InstanceNorm2d } from '../layers/norm.js';
+import { InstanceNorm2d } from '../layers/norm.js';
+import { freeIntermediates, makeNorm, normRelu, type Free, type Norm } from './blocks.js';
 import { centerCrop2d, reflectionPad2d, upsampleNearest2d } from '../layers/spatial.js';
 
 export type TransformerVariant = 'paper' | 'pytorch-examples';
@@ -83,8 +84,6 @@ export function padToMultiple(x: Tensor, m: number): { y: Tensor; padH: number; 
   return { y: reflectionPadAny(x, [0, padW, 0, padH]), padH, padW };
 }
 
-type Norm = BatchNorm2d | InstanceNorm2d;
-type Free = (t: Tensor) => void;
 /** A layer's forward; composite layers free what they consume through `free` (inference only). */
 type Layer = { forward(x: Tensor, free: Free): Tensor };
 
@@ -158,18 +157,6 @@ class PaperResidualBlock extends Module {
   }
 }
 
-function makeNorm(gpu: Gpu, c: number, norm: TransformerNorm): Norm {
-  return norm === 'batch' ? new BatchNorm2d(gpu, c) : new InstanceNorm2d(gpu, c, { affine: true });
-}
-
-/** relu(norm(x)), freeing x and the normalised tensor when they are not needed for backward. */
-function normRelu(norm: Norm, x: Tensor, free: Free): Tensor {
-  const n = norm.forward(x);
-  free(x);
-  const y = relu(n);
-  free(n);
-  return y;
-}
 
 export class TransformerNet extends Module {
   readonly variant: TransformerVariant;
@@ -241,11 +228,7 @@ export class TransformerNet extends Module {
     );
     const trace = opts.trace ?? (() => {});
     trace('input', x.shape);
-    // Without a graph to keep (inference), intermediate activations are freed as soon as they are consumed.
-    const inference = !isGradEnabled() || (!x.requiresGrad && this.parameters().every((p) => !p.requiresGrad));
-    const free = (t: Tensor) => {
-      if (inference && t !== x) t.dispose();
-    };
+    const free = freeIntermediates(this, x);
     const match = opts.matchInputSize ?? true;
     let h = x;
     let padH = 0;
