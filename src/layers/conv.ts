@@ -3,7 +3,7 @@
 // convolution of dy with the same weight, convTranspose2d's dx is a conv2d of dy with the same weight.
 import { record, type Tensor } from '../autograd/tensor.js';
 import type { Gpu, RawTensor } from '../gpu/index.js';
-import { conv2dBackwardBias, conv2dBackwardWeight, conv2dForward, convOutSize } from '../kernels/conv2d.js';
+import { conv2dBackwardBias, conv2dBackwardWeight, conv2dForward } from '../kernels/conv2d.js';
 import {
   convTranspose2dBackwardBias,
   convTranspose2dBackwardWeight,
