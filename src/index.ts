@@ -39,3 +39,5 @@ export { trainStyle, type TrainStyleOptions, type TrainStyleResult } from './api
 export { DEFAULT_MODEL } from './api/default-model.js';
 export { readImage, writeImage, decodeImage, encodeImage, ImageFileError } from './io/image-node.js';
 export { trainSR, makeLowRes, SR_LOSSES, SR_DEFAULT_TV_WEIGHT, LOW_RES_BLUR_SIGMA, type TrainSROptions, type TrainSRResult, type SRLoss } from './api/train-sr.js';
+export { Lbfgs, type LbfgsOptions, type LossClosure } from './train/lbfgs.js';
+export { gatys, GatysObjective, type GatysOptions, type GatysLosses } from './train/gatys.js';

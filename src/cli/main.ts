@@ -1,6 +1,7 @@
 // `perceptual <command>`: a thin layer over the library. Each command lives in its own file.
 import { classify } from './classify.js';
 import { evalSr } from './eval-sr.js';
+import { gatys } from './gatys.js';
 import { info } from './info.js';
 import { trainSrCli } from './train-sr.js';
 import { upscale } from './upscale.js';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, { run: (argv: string[]) => Promise<number>; help:
   'eval-sr': { run: evalSr, help: 'PSNR/SSIM (Y) of super-resolution, a model or bicubic, on a folder of HR images' },
   'train-sr': { run: trainSrCli, help: 'train a super-resolution network (x4/x8, feature or pixel loss) on a folder of images' },
   upscale: { run: upscale, help: 'super-resolve images with a trained SR model' },
+  gatys: { run: gatys, help: 'style transfer by optimisation (Gatys et al.), the baseline of Table 1' },
   weights: { run: weights, help: 'download official pretrained loss networks (vgg16, squeezenet1_1) into the cache as safetensors' },
 };
 
