@@ -27,20 +27,16 @@ function weightedSum(terms: Tensor[], weights: number[]): Tensor {
   return total;
 }
 
-/** Σ_j w_j · l_feat^j(ŷ, y). `target` holds φ_j(y), e.g. from `features(net, y, layers)` under noGrad. */
-export function featureLoss(net: LossNetwork, yhat: Tensor, target: Map<string, Tensor>, layers: LayerWeights): Tensor {
-  const lw = layerWeights(layers);
-  const f = net.features(yhat, lw.map(([k]) => k));
+/** Σ_j w_j · ||f_j − target_j||² / (C_j H_j W_j), from features f of ŷ already computed. */
+function featureTerms(f: Map<string, Tensor>, target: Map<string, Tensor>, lw: [string, number][]): Tensor {
   return weightedSum(
     lw.map(([k]) => mseLoss(f.get(k)!, target.get(k)!)),
     lw.map(([, w]) => w),
   );
 }
 
-/** Σ_j w_j · l_style^j(ŷ, y_s); `grams` holds G_j(y_s) with a batch of 1 or of ŷ's batch. */
-export function styleLoss(net: LossNetwork, yhat: Tensor, grams: Map<string, Tensor>, layers: LayerWeights): Tensor {
-  const lw = layerWeights(layers);
-  const f = net.features(yhat, lw.map(([k]) => k));
+/** Σ_j w_j · ||G(f_j) − grams_j||², the style Grams broadcast over the batch when they have a batch of 1. */
+function styleTerms(f: Map<string, Tensor>, grams: Map<string, Tensor>, lw: [string, number][], yhat: Tensor): Tensor {
   const N = yhat.shape[0];
   return weightedSum(
     lw.map(([k]) => {
@@ -53,6 +49,18 @@ export function styleLoss(net: LossNetwork, yhat: Tensor, grams: Map<string, Ten
     }),
     lw.map(([, w]) => w),
   );
+}
+
+/** Σ_j w_j · l_feat^j(ŷ, y). `target` holds φ_j(y), e.g. from `targetFeatures(net, y, layers)`. */
+export function featureLoss(net: LossNetwork, yhat: Tensor, target: Map<string, Tensor>, layers: LayerWeights): Tensor {
+  const lw = layerWeights(layers);
+  return featureTerms(net.features(yhat, lw.map(([k]) => k)), target, lw);
+}
+
+/** Σ_j w_j · l_style^j(ŷ, y_s); `grams` holds G_j(y_s) with a batch of 1 or of ŷ's batch. */
+export function styleLoss(net: LossNetwork, yhat: Tensor, grams: Map<string, Tensor>, layers: LayerWeights): Tensor {
+  const lw = layerWeights(layers);
+  return styleTerms(net.features(yhat, lw.map(([k]) => k)), grams, lw, yhat);
 }
 
 /** φ_j(x) for the layers, without gradients (targets); they belong to the enclosing tidy scope. */
@@ -106,8 +114,12 @@ export class StyleTransferLoss {
   /** The loss terms for a batch of outputs ŷ and their content images y_c (RGB 0..255, [N,3,H,W]). */
   compute(yhat: Tensor, content: Tensor): StyleLossTerms {
     const target = targetFeatures(this.net, content, this.contentLayers);
-    const c = featureLoss(this.net, yhat, target, this.contentLayers);
-    const s = styleLoss(this.net, yhat, this.grams, this.styleLayers);
+    // One pass of ŷ through the loss network serves both terms.
+    const cl = layerWeights(this.contentLayers);
+    const sl = layerWeights(this.styleLayers);
+    const f = this.net.features(yhat, [...new Set([...cl, ...sl].map(([k]) => k))]);
+    const c = featureTerms(f, target, cl);
+    const s = styleTerms(f, this.grams, sl, yhat);
     const tv = totalVariation(yhat);
     const total = add(add(mulScalar(c, this.contentWeight), mulScalar(s, this.styleWeight)), mulScalar(tv, this.tvWeight));
     return { total, content: c, style: s, tv };
