@@ -139,7 +139,7 @@ export async function trainStyle(gpu: Gpu, o: TrainStyleOptions): Promise<TrainS
       onSample: async (step) => {
         await mkdir(join(o.outDir, 'samples'), { recursive: true });
         model.eval();
-        for (const s of samples) await writeImage(join(o.outDir, 'samples', `${s.name}-step${step}.jpg`), await noGrad(() => stylizeImage(gpu, model, s.img)));
+        for (const s of samples) await writeImage(join(o.outDir, 'samples', `${s.name}-step${step}.png`), await noGrad(() => stylizeImage(gpu, model, s.img)));
       },
     });
     const modelPath = join(o.outDir, 'model.safetensors');
