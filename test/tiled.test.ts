@@ -62,3 +62,39 @@ describe('tiled inference', () => {
     expect([...padReflect(createImage(1, 1, Float32Array.of(7, 8, 9)), 3, 3).data.subarray(0, 16)]).toEqual(new Array(16).fill(7));
   });
 });
+
+describe('tiled inference with TransformerNet', () => {
+  const small = useGpu({ maxTensorBytes: 1 << 20 });
+
+  it('instance norm (paper variant): forced tiles match the one-piece result', async () => {
+    const { TransformerNet } = await import('../src/nets/transformer-net.js');
+    const r = rng(5);
+    // Wide enough that middle tiles are cut on both sides (core 48 + halo 64 each way < 232).
+    const img = createImage(232, 60, Float32Array.from({ length: 3 * 232 * 60 }, () => 255 * r()));
+    const net = new TransformerNet(gpu(), { variant: 'paper', norm: 'instance', width: 2, rand: rng(9) });
+    net.eval();
+    const whole = await runImageNetwork(gpu(), net, img);
+    const tiled = await runImageNetwork(gpu(), net, img, { tile: 48 });
+    expectClose(tiled.data, whole.data, 1e-4, 'tiled TransformerNet (instance norm) vs one piece');
+    net.dispose();
+  });
+
+  it('an image beyond the buffer limit is tiled automatically (batch norm, eval) and matches', async () => {
+    const { TransformerNet } = await import('../src/nets/transformer-net.js');
+    const r = rng(6);
+    const img = createImage(296, 232, Float32Array.from({ length: 3 * 296 * 232 }, () => 255 * r()));
+    const big = new TransformerNet(gpu(), { variant: 'paper', norm: 'batch', width: 2, rand: rng(9) });
+    big.eval();
+    const whole = await runImageNetwork(gpu(), big, img);
+    // The same weights with 1 MiB tensors at most: the padded input [1,3,376,312] does not fit.
+    const net = new TransformerNet(small(), { variant: 'paper', norm: 'batch', width: 2, rand: rng(9) });
+    net.eval();
+    let tiles = 0;
+    const tiled = await runImageNetwork(small(), net, img, { onTile: () => tiles++ });
+    expect(tiles).toBeGreaterThan(1);
+    expect([tiled.width, tiled.height]).toEqual([296, 232]);
+    expectClose(tiled.data, whole.data, 1e-4, 'auto-tiled TransformerNet vs one piece');
+    big.dispose();
+    net.dispose();
+  });
+});

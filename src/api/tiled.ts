@@ -174,15 +174,16 @@ async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, core: number, h
             (_m, x) => {
               const i = call++;
               if (i < k) return normalizeWith(layers[i], x);
-              // The tile's core on this layer's grid.
+              // The tile's core on this layer's grid; cores on the image's border also take the margin a
+              // network pads there (the paper's 40-px reflection pad), which instance norm includes too.
               const [h, w] = [x.shape[2], x.shape[3]];
-              const top = t.cy / L.f + L.off;
-              const left = t.cx / L.f + L.off;
-              const ch = Math.ceil(t.ch / L.f);
-              const cw = Math.ceil(t.cw / L.f);
-              const c = centerCrop2d(x, [left, w - left - cw, top, h - top - ch]);
+              const top = t.y0 + t.cy === 0 ? 0 : t.cy / L.f + L.off;
+              const left = t.x0 + t.cx === 0 ? 0 : t.cx / L.f + L.off;
+              const bottom = t.y0 + t.cy + t.ch === img.height ? h : (t.cy + t.ch) / L.f + L.off;
+              const right = t.x0 + t.cx + t.cw === img.width ? w : (t.cx + t.cw) / L.f + L.off;
+              const c = centerCrop2d(x, [left, w - right, top, h - bottom]);
               const s = normStats(gpu, c.raw, groupsOf(c.shape, false));
-              parts.push({ ...s, n: ch * cw });
+              parts.push({ ...s, n: (bottom - top) * (right - left) });
               throw STOP;
             },
             () => tidy(() => net.forward(imageToTensor(gpu, cropImage(img, t.x0, t.y0, t.w, t.h)))),

@@ -18,6 +18,9 @@ export interface GpuOptions extends DeviceOptions {
   debug?: boolean;
   /** Dispatches recorded before an automatic submit. */
   batchSize?: number;
+  /** Largest tensor to allocate, below the device's maxStorageBufferBindingSize (to leave memory to other
+   *  programs, or to exercise tiling). */
+  maxTensorBytes?: number;
 }
 
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
@@ -41,6 +44,8 @@ export class Gpu {
   private lostPromise: Promise<never>;
   private destroyed = false;
   readonly debug: boolean;
+  /** The largest tensor this runtime allocates (the device's binding limit, or less if asked). */
+  readonly maxTensorBytes: number;
   private batchSize: number;
 
   private constructor(
@@ -55,7 +60,8 @@ export class Gpu {
     this.adapterInfo = { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description };
     this.debug = opts.debug ?? (typeof process !== 'undefined' && process.env?.PERCEPTUAL_DEBUG === '1');
     this.batchSize = opts.batchSize ?? 64;
-    this.pool = new BufferPool(device, device.limits.maxStorageBufferBindingSize, (p, what) =>
+    this.maxTensorBytes = Math.min(device.limits.maxStorageBufferBindingSize, opts.maxTensorBytes ?? Infinity);
+    this.pool = new BufferPool(device, this.maxTensorBytes, (p, what) =>
       this.checks.push(p.then((e) => (e ? new GpuMemoryError(`GPU out of memory allocating ${what}: ${e.message}`) : null))),
     );
     this.lostPromise = device.lost.then((info) => {
@@ -89,10 +95,11 @@ export class Gpu {
       if (!Number.isInteger(d) || d < 0) throw new Error(`${what}: invalid shape ${fmtShape(shape)}`);
     }
     const bytes = Math.max(4, numel(shape) * 4);
-    if (bytes > this.limits.maxStorageBufferBindingSize) {
+    if (bytes > this.maxTensorBytes) {
+      const limit = this.maxTensorBytes < this.limits.maxStorageBufferBindingSize ? 'maxTensorBytes setting' : 'maxStorageBufferBindingSize';
       throw new GpuMemoryError(
-        `${what} ${fmtShape(shape)} needs ${fmtBytes(bytes)}, beyond this device's maxStorageBufferBindingSize ` +
-          `(${fmtBytes(this.limits.maxStorageBufferBindingSize)}); use a smaller input or process it in tiles`,
+        `${what} ${fmtShape(shape)} needs ${fmtBytes(bytes)}, beyond this device's ${limit} ` +
+          `(${fmtBytes(this.maxTensorBytes)}); use a smaller input or process it in tiles`,
       );
     }
     return { buffer: this.pool.acquire(bytes, STORAGE(), `${what} ${fmtShape(shape)}`), shape: [...shape] };
