@@ -76,7 +76,7 @@ describe('Gatys objective', () => {
     const b = await run((x) => obj.compute(x));
     for (let k = 0; k < 4; k++) expect(Math.abs(b.vals[k] - a.vals[k]) / Math.abs(a.vals[k]), `term ${k}`).toBeLessThan(1e-5);
     expectClose(b.grad, a.grad, 1e-5, 'gradient of the total');
-    expect(() => new GatysObjective(net, content, style, { styleLayers: ['relu3_3'] })).toThrow(/gatys: vgg16 has no layer relu3_3; it offers a, b/);
+    expect(() => new GatysObjective(net, content, style, { styleLayers: ['relu3_3'] })).toThrow(/StyleTransferLoss: vgg16 has no layer relu3_3; it offers a, b/);
     ref.dispose();
     obj.dispose();
     content.dispose();

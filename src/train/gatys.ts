@@ -12,17 +12,14 @@
 // 100, fixed step lr = 1 without line search (first step scaled by min(1, 1/|g|₁)), no early stopping
 // (tolerances −1), so `iters` iterations are exactly `iters` loss evaluations. The style image is resized to the
 // content's size unless `styleSize` gives its longer side.
-import { keep, noGrad, tidy, tidyAsync, Tensor } from '../autograd/tensor.js';
+import { keep, tidy, tidyAsync, Tensor } from '../autograd/tensor.js';
 import type { Gpu } from '../gpu/index.js';
 import { createImage, imageToTensor, type Image } from '../io/image.js';
 import { resize } from '../io/resize.js';
-import { add, mulScalar } from '../layers/elementwise.js';
-import { gram } from '../layers/gram.js';
-import { mseLoss, totalVariation } from '../layers/loss.js';
 import type { LossNetwork } from '../nets/loss-network.js';
 import { Adam } from './adam.js';
 import { Lbfgs } from './lbfgs.js';
-import { layerWeights, type LayerWeights, type StyleLossOptions, type StyleLossTerms } from './perceptual-loss.js';
+import { StyleTransferLoss, type StyleLossOptions, type StyleLossTerms } from './perceptual-loss.js';
 import { Rng } from './rng.js';
 
 export interface GatysLosses {
@@ -62,14 +59,8 @@ export interface GatysOptions extends StyleLossOptions {
 
 /** The style-transfer objective on a fixed content image, one loss-network pass per evaluation. */
 export class GatysObjective {
-  readonly contentLayers: [string, number][];
-  readonly styleLayers: [string, number][];
-  readonly contentWeight: number;
-  readonly styleWeight: number;
-  readonly tvWeight: number;
-  private readonly taps: string[];
-  private readonly targets = new Map<string, Tensor>();
-  private readonly grams = new Map<string, Tensor>();
+  readonly loss: StyleTransferLoss;
+  private readonly targets: Map<string, Tensor>;
 
   constructor(
     readonly net: LossNetwork,
@@ -77,44 +68,23 @@ export class GatysObjective {
     style: Tensor,
     opts: StyleLossOptions = {},
   ) {
-    this.contentLayers = layerWeights(opts.contentLayers ?? net.defaultContentLayers);
-    this.styleLayers = layerWeights(opts.styleLayers ?? net.defaultStyleLayers);
-    this.contentWeight = opts.contentWeight ?? 1;
-    this.styleWeight = opts.styleWeight ?? 5;
-    this.tvWeight = opts.tvWeight ?? 1e-6;
-    const names = [...this.contentLayers, ...this.styleLayers].map(([k]) => k);
-    const missing = names.filter((k) => !net.taps.includes(k));
-    if (missing.length) throw new Error(`gatys: ${net.name} has no layer ${missing.join(', ')}; it offers ${net.taps.join(', ')}`);
-    if (!this.contentLayers.length && !this.styleLayers.length) throw new Error('gatys: no content or style layer');
-    this.taps = [...new Set(names)];
-    tidy(() =>
-      noGrad(() => {
-        const fc = net.features(content, this.contentLayers.map(([k]) => k));
-        for (const [k, f] of fc) this.targets.set(k, keep(f));
-        const fs = net.features(style, this.styleLayers.map(([k]) => k));
-        for (const [k, f] of fs) this.grams.set(k, keep(gram(f)));
-      }),
-    );
+    this.loss = new StyleTransferLoss(net, style, opts);
+    // The content never changes during the optimisation: its features are computed once.
+    const targets = new Map<string, Tensor>();
+    tidy(() => {
+      for (const [k, f] of this.loss.contentTargets(content)) targets.set(k, keep(f));
+    });
+    this.targets = targets;
   }
 
   /** The loss terms at x [1,3,H,W] (differentiable w.r.t. x). */
   compute(x: Tensor): StyleLossTerms {
-    const f = this.net.features(x, this.taps);
-    const weighted = (terms: Tensor[], w: number[]) => terms.slice(1).reduce((acc, t, i) => add(acc, mulScalar(t, w[i + 1])), mulScalar(terms[0], w[0]));
-    const zero = () => Tensor.zeros(x.gpu, [1]);
-    const content = this.contentLayers.length
-      ? weighted(this.contentLayers.map(([k]) => mseLoss(f.get(k)!, this.targets.get(k)!)), this.contentLayers.map(([, w]) => w))
-      : zero();
-    const style = this.styleLayers.length
-      ? weighted(this.styleLayers.map(([k]) => mseLoss(gram(f.get(k)!), this.grams.get(k)!)), this.styleLayers.map(([, w]) => w))
-      : zero();
-    const tv = totalVariation(x);
-    const total = add(add(mulScalar(content, this.contentWeight), mulScalar(style, this.styleWeight)), mulScalar(tv, this.tvWeight));
-    return { total, content, style, tv };
+    return this.loss.computeWithTargets(x, this.targets);
   }
 
   dispose(): void {
-    for (const t of [...this.targets.values(), ...this.grams.values()]) t.dispose();
+    for (const t of this.targets.values()) t.dispose();
+    this.loss.dispose();
   }
 }
 

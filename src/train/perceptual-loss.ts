@@ -6,7 +6,7 @@
 // Every term is averaged over the batch. The style term is the mean over the C×C Gram entries, as in the
 // authors' fast-neural-style code (whose weights content 1, style 5, TV 1e-6 are our defaults); that is the
 // paper's squared Frobenius norm divided by C_j², so the layers' terms have comparable scales.
-import { keep, noGrad, tidy, type Tensor } from '../autograd/tensor.js';
+import { Tensor, keep, noGrad, tidy } from '../autograd/tensor.js';
 import { add, mulScalar } from '../layers/elementwise.js';
 import { gram } from '../layers/gram.js';
 import { mseLoss, totalVariation } from '../layers/loss.js';
@@ -21,17 +21,20 @@ export function layerWeights(l: LayerWeights): [string, number][] {
   return Array.isArray(l) ? (l as string[]).map((k) => [k, 1]) : Object.entries(l as Record<string, number>);
 }
 
-function weightedSum(terms: Tensor[], weights: number[]): Tensor {
+/** Σ w_i·t_i; an empty list (no layers of that kind) is a zero loss on `like`'s device. */
+function weightedSum(terms: Tensor[], weights: number[], like: Tensor): Tensor {
+  if (!terms.length) return Tensor.zeros(like.gpu, [1]);
   let total = mulScalar(terms[0], weights[0]);
   for (let i = 1; i < terms.length; i++) total = add(total, mulScalar(terms[i], weights[i]));
   return total;
 }
 
 /** Σ_j w_j · ||f_j − target_j||² / (C_j H_j W_j), from features f of ŷ already computed. */
-function featureTerms(f: Map<string, Tensor>, target: Map<string, Tensor>, lw: [string, number][]): Tensor {
+function featureTerms(f: Map<string, Tensor>, target: Map<string, Tensor>, lw: [string, number][], yhat: Tensor): Tensor {
   return weightedSum(
     lw.map(([k]) => mseLoss(f.get(k)!, target.get(k)!)),
     lw.map(([, w]) => w),
+    yhat,
   );
 }
 
@@ -48,13 +51,14 @@ function styleTerms(f: Map<string, Tensor>, grams: Map<string, Tensor>, lw: [str
       return mseLoss(gram(f.get(k)!), g);
     }),
     lw.map(([, w]) => w),
+    yhat,
   );
 }
 
 /** Σ_j w_j · l_feat^j(ŷ, y). `target` holds φ_j(y), e.g. from `targetFeatures(net, y, layers)`. */
 export function featureLoss(net: LossNetwork, yhat: Tensor, target: Map<string, Tensor>, layers: LayerWeights): Tensor {
   const lw = layerWeights(layers);
-  return featureTerms(net.features(yhat, lw.map(([k]) => k)), target, lw);
+  return featureTerms(net.features(yhat, lw.map(([k]) => k)), target, lw, yhat);
 }
 
 /** Σ_j w_j · l_style^j(ŷ, y_s); `grams` holds G_j(y_s) with a batch of 1 or of ŷ's batch. */
@@ -104,6 +108,7 @@ export class StyleTransferLoss {
     this.tvWeight = opts.tvWeight ?? 1e-6;
     const missing = [...Object.keys(this.contentLayers), ...Object.keys(this.styleLayers)].filter((k) => !net.taps.includes(k));
     if (missing.length) throw new Error(`StyleTransferLoss: ${net.name} has no layer ${missing.join(', ')}; it offers ${net.taps.join(', ')}`);
+    if (!Object.keys(this.contentLayers).length && !Object.keys(this.styleLayers).length) throw new Error('StyleTransferLoss: no content or style layer');
     // The style image's Grams are computed once and owned by this object.
     this.grams = new Map();
     tidy(() => {
@@ -113,12 +118,20 @@ export class StyleTransferLoss {
 
   /** The loss terms for a batch of outputs ŷ and their content images y_c (RGB 0..255, [N,3,H,W]). */
   compute(yhat: Tensor, content: Tensor): StyleLossTerms {
-    const target = targetFeatures(this.net, content, this.contentLayers);
+    return this.computeWithTargets(yhat, this.contentTargets(content));
+  }
+
+  /** φ_j(y_c) for the content layers (no gradients); reusable when the content does not change (Gatys). */
+  contentTargets(content: Tensor): Map<string, Tensor> {
+    return targetFeatures(this.net, content, this.contentLayers);
+  }
+
+  computeWithTargets(yhat: Tensor, target: Map<string, Tensor>): StyleLossTerms {
     // One pass of ŷ through the loss network serves both terms.
     const cl = layerWeights(this.contentLayers);
     const sl = layerWeights(this.styleLayers);
     const f = this.net.features(yhat, [...new Set([...cl, ...sl].map(([k]) => k))]);
-    const c = featureTerms(f, target, cl);
+    const c = featureTerms(f, target, cl, yhat);
     const s = styleTerms(f, this.grams, sl, yhat);
     const tv = totalVariation(yhat);
     const total = add(add(mulScalar(c, this.contentWeight), mulScalar(s, this.styleWeight)), mulScalar(tv, this.tvWeight));
