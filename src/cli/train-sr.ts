@@ -2,7 +2,7 @@
 import { parseArgs } from 'node:util';
 import { SR_DEFAULT_TV_WEIGHT, SR_LOSSES, trainSR, type SRLoss } from '../api/train-sr.js';
 import { SR_NORMS, SR_SCALES, type SRNorm, type SRScale } from '../nets/sr-net.js';
-import { runTraining } from './training-run.js';
+import { TRAINING_OPTIONS, num, runTraining, trainingOptions } from './training-run.js';
 
 const USAGE = `usage: perceptual train-sr --scale 4|8 --data DIR --loss feat|pixel --out DIR [options]
 
@@ -32,13 +32,6 @@ DIR/samples/ and, at the end, DIR/model.safetensors for 'perceptual upscale' and
   --resume                        continue from DIR/checkpoint.safetensors exactly
   --overwrite                     start afresh even if DIR holds a checkpoint`;
 
-function num(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got ${v}`);
-  return n;
-}
-
 function usageError(msg: string): number {
   console.error(`perceptual train-sr: ${msg}\n\n${USAGE}`);
   return 2;
@@ -48,28 +41,13 @@ export async function trainSrCli(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      ...TRAINING_OPTIONS,
       scale: { type: 'string' },
-      data: { type: 'string' },
       loss: { type: 'string' },
-      out: { type: 'string' },
       width: { type: 'string' },
       blocks: { type: 'string' },
       norm: { type: 'string' },
-      size: { type: 'string' },
-      batch: { type: 'string' },
-      steps: { type: 'string' },
-      lr: { type: 'string' },
-      'tv-weight': { type: 'string' },
       'feat-layer': { type: 'string' },
-      'loss-net': { type: 'string' },
-      'loss-weights': { type: 'string' },
-      seed: { type: 'string' },
-      'checkpoint-every': { type: 'string' },
-      sample: { type: 'string', multiple: true },
-      'sample-every': { type: 'string' },
-      resume: { type: 'boolean' },
-      overwrite: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -90,27 +68,14 @@ export async function trainSrCli(argv: string[]): Promise<number> {
 
   return runTraining('train-sr', (gpu, hooks) =>
     trainSR(gpu, {
-      data: values.data!,
-      outDir: values.out!,
+      ...trainingOptions(values),
       scale,
       loss,
       width: num(values.width, 'width'),
       blocks: num(values.blocks, 'blocks'),
       norm,
-      size: num(values.size, 'size'),
-      batchSize: num(values.batch, 'batch'),
-      steps: num(values.steps, 'steps'),
-      lr: num(values.lr, 'lr'),
-      tvWeight: num(values['tv-weight'], 'tv-weight'),
       featLayer: values['feat-layer'],
       lossNet,
-      lossWeights: values['loss-weights'],
-      seed: num(values.seed, 'seed'),
-      checkpointEvery: num(values['checkpoint-every'], 'checkpoint-every'),
-      sampleImages: values.sample,
-      sampleEvery: num(values['sample-every'], 'sample-every'),
-      resume: values.resume,
-      overwrite: values.overwrite,
       ...hooks,
     }),
   );

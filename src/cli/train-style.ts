@@ -1,7 +1,7 @@
 // `perceptual train-style --style IMG --data DIR --out DIR [options]`: a thin layer over trainStyle().
 import { parseArgs } from 'node:util';
 import { trainStyle } from '../api/train-style.js';
-import { runTraining } from './training-run.js';
+import { TRAINING_OPTIONS, num, runTraining, trainingOptions } from './training-run.js';
 
 const USAGE = `usage: perceptual train-style --style IMG --data DIR --out DIR [options]
 
@@ -41,42 +41,20 @@ function layers(v: string | undefined): Record<string, number> | undefined {
   );
 }
 
-function num(v: string | undefined, name: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isFinite(n)) throw new Error(`--${name} must be a number, got ${v}`);
-  return n;
-}
-
 export async function trainStyleCli(argv: string[]): Promise<number> {
   const { values } = parseArgs({
     args: argv,
     options: {
+      ...TRAINING_OPTIONS,
       style: { type: 'string' },
-      data: { type: 'string' },
-      out: { type: 'string' },
       arch: { type: 'string' },
       norm: { type: 'string' },
       width: { type: 'string' },
-      size: { type: 'string' },
-      batch: { type: 'string' },
-      steps: { type: 'string' },
-      lr: { type: 'string' },
       'content-weight': { type: 'string' },
       'style-weight': { type: 'string' },
-      'tv-weight': { type: 'string' },
       'content-layers': { type: 'string' },
       'style-layers': { type: 'string' },
-      'loss-net': { type: 'string' },
-      'loss-weights': { type: 'string' },
       'style-size': { type: 'string' },
-      seed: { type: 'string' },
-      'checkpoint-every': { type: 'string' },
-      sample: { type: 'string', multiple: true },
-      'sample-every': { type: 'string' },
-      resume: { type: 'boolean' },
-      overwrite: { type: 'boolean' },
-      help: { type: 'boolean', short: 'h' },
     },
   });
   if (values.help) {
@@ -98,30 +76,17 @@ export async function trainStyleCli(argv: string[]): Promise<number> {
 
   return runTraining('train-style', (gpu, hooks) =>
     trainStyle(gpu, {
+      ...trainingOptions(values),
       style: values.style!,
-      data: values.data!,
-      outDir: values.out!,
       arch,
       norm,
       width: num(values.width, 'width'),
-      size: num(values.size, 'size'),
-      batchSize: num(values.batch, 'batch'),
-      steps: num(values.steps, 'steps'),
-      lr: num(values.lr, 'lr'),
       contentWeight: num(values['content-weight'], 'content-weight'),
       styleWeight: num(values['style-weight'], 'style-weight'),
-      tvWeight: num(values['tv-weight'], 'tv-weight'),
       contentLayers: layers(values['content-layers']),
       styleLayers: layers(values['style-layers']),
       lossNet,
-      lossWeights: values['loss-weights'],
       styleSize: num(values['style-size'], 'style-size'),
-      seed: num(values.seed, 'seed'),
-      checkpointEvery: num(values['checkpoint-every'], 'checkpoint-every'),
-      sampleImages: values.sample,
-      sampleEvery: num(values['sample-every'], 'sample-every'),
-      resume: values.resume,
-      overwrite: values.overwrite,
       ...hooks,
     }),
   );
