@@ -5,8 +5,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { Tensor, tidy } from '../src/autograd/tensor.js';
-import { conv2d } from '../src/layers/conv.js';
-import { relu } from '../src/layers/elementwise.js';
 import type { LossNetwork } from '../src/nets/loss-network.js';
 import { StyleTransferLoss } from '../src/train/perceptual-loss.js';
 import { GatysObjective, gatys, initialImage, styleImageFor, type GatysLosses } from '../src/train/gatys.js';
@@ -15,37 +13,16 @@ import { readImage } from '../src/io/image-node.js';
 import { createImage, type Image } from '../src/io/image.js';
 import type { Gpu } from '../src/gpu/index.js';
 import { useGpu } from './helpers/gpu.js';
+import { tinyLossNet } from './helpers/tiny-loss-net.js';
 import { expectClose } from './helpers/opcheck.js';
 import { randn, rng, uniform } from './helpers/rand.js';
 
 const gpu = useGpu();
 
-/** conv3×3(3→4)-relu (tap a), conv3×3 stride 2 (4→5)-relu (tap b); weights scaled for 0..255 inputs. */
+/** Tiny loss network; the first conv's weights are scaled for 0..255 inputs. */
 function tinyNet(g: Gpu): LossNetwork {
   const r = rng(2024);
-  const p = (d: Float64Array, s: number[]) => {
-    const t = Tensor.param(g, Float32Array.from(d), s);
-    t.requiresGrad = false;
-    return t;
-  };
-  const [W1, B1, W2, B2] = [p(randn(4 * 27, r, 0.3 / 255), [4, 3, 3, 3]), p(randn(4, r, 0.1), [4]), p(randn(5 * 36, r, 0.3), [5, 4, 3, 3]), p(randn(5, r, 0.1), [5])];
-  return {
-    name: 'vgg16',
-    preprocess: 'rgb01_imagenet_norm',
-    taps: ['a', 'b'],
-    defaultContentLayers: ['b'],
-    defaultStyleLayers: ['a', 'b'],
-    features(x: Tensor, taps: readonly string[]) {
-      const a = relu(conv2d(x, W1, B1, { padding: 1 }));
-      const out = new Map<string, Tensor>();
-      if (taps.includes('a')) out.set('a', a);
-      if (taps.includes('b')) out.set('b', relu(conv2d(a, W2, B2, { stride: 2, padding: 1 })));
-      return out;
-    },
-    dispose() {
-      for (const t of [W1, B1, W2, B2]) t.dispose();
-    },
-  } as LossNetwork;
+  return tinyLossNet(g, { w1: randn(4 * 27, r, 0.3 / 255), b1: randn(4, r, 0.1), w2: randn(5 * 36, r, 0.3), b2: randn(5, r, 0.1) });
 }
 
 const img = (w: number, h: number, seed: number): Image => createImage(w, h, Float32Array.from(uniform(3 * w * h, rng(seed), 0, 255)));

@@ -3,13 +3,12 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor, keep, noGrad, tidy } from '../src/autograd/tensor.js';
 import { gram } from '../src/layers/gram.js';
-import { conv2d } from '../src/layers/conv.js';
-import { relu } from '../src/layers/elementwise.js';
 import { mseLoss, totalVariation } from '../src/layers/loss.js';
 import type { LossNetwork } from '../src/nets/loss-network.js';
 import { StyleTransferLoss, featureLoss, styleLoss, targetFeatures } from '../src/train/perceptual-loss.js';
 import type { Gpu } from '../src/gpu/index.js';
 import { useGpu } from './helpers/gpu.js';
+import { tinyLossNet } from './helpers/tiny-loss-net.js';
 import { expectClose } from './helpers/opcheck.js';
 import { randn, rng, uniform } from './helpers/rand.js';
 import { conv2dRef, type ConvGeom } from './reference/conv.js';
@@ -40,31 +39,7 @@ function refFeatures(x: Float64Array, N: number): Map<string, { y: Float64Array;
   return new Map([['a', a], ['b', b]]);
 }
 
-function tinyNet(g: Gpu): LossNetwork {
-  const p = (d: Float64Array, s: number[]) => {
-    const t = Tensor.param(g, Float32Array.from(d), s);
-    t.requiresGrad = false;
-    return t;
-  };
-  const [W1, B1, W2, B2] = [p(w1, [4, 3, 3, 3]), p(b1, [4]), p(w2, [5, 4, 3, 3]), p(b2, [5])];
-  return {
-    name: 'vgg16',
-    preprocess: 'rgb01_imagenet_norm',
-    taps: ['a', 'b'],
-    defaultContentLayers: ['b'],
-    defaultStyleLayers: ['a', 'b'],
-    features(x: Tensor, taps: readonly string[]) {
-      const a = relu(conv2d(x, W1, B1, { padding: 1 }));
-      const out = new Map<string, Tensor>();
-      if (taps.includes('a')) out.set('a', a);
-      if (taps.includes('b')) out.set('b', relu(conv2d(a, W2, B2, { stride: 2, padding: 1 })));
-      return out;
-    },
-    dispose() {
-      for (const t of [W1, B1, W2, B2]) t.dispose();
-    },
-  } as LossNetwork;
-}
+const tinyNet = (g: Gpu): LossNetwork => tinyLossNet(g, { w1, b1, w2, b2 });
 
 /** Gradient of a float64 scalar function by central differences, every coordinate. */
 function fdGrad(f: (x: Float64Array) => number, x0: Float64Array, h = 1e-5): Float64Array {
