@@ -5,6 +5,7 @@ import { Tensor, tidy } from '../src/autograd/tensor.js';
 import { WeightFileError, readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { loadLossNetwork } from '../src/nets/loss-network.js';
 import { SQUEEZENET_TAPS, softmaxTopK, type SqueezeNet11 } from '../src/nets/squeezenet.js';
+import { errorOf } from './helpers/errors.js';
 import { useGpu } from './helpers/gpu.js';
 import { checkOp, relErr } from './helpers/opcheck.js';
 import { rng, uniform } from './helpers/rand.js';
@@ -53,15 +54,6 @@ async function run(net: SqueezeNet11, x: Float64Array, shape: number[], taps: st
   Object.values(f).forEach((v) => v.dispose()); // aliases share a tensor: read everything first
 
   return out;
-}
-
-function errorOf(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
 }
 
 const SHARED_WEIGHTS = fileURLToPath(new URL('../../shared/weights/squeezenet1_1.safetensors', import.meta.url));

@@ -7,6 +7,7 @@ import { createImage } from '../src/io/image.js';
 import { WeightFileError, readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { mseLoss } from '../src/layers/loss.js';
 import { SRNet, loadSRNet, saveSRNet, upscaleImage, type SRScale } from '../src/nets/sr-net.js';
+import { errorOf } from './helpers/errors.js';
 import { useGpu } from './helpers/gpu.js';
 import { expectClose } from './helpers/opcheck.js';
 import { numel, rng, uniform } from './helpers/rand.js';
@@ -114,15 +115,6 @@ async function run(net: SRNet, x: A): Promise<{ y: Float32Array; shape: readonly
   } finally {
     out.dispose();
   }
-}
-
-function errorOf(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
 }
 
 const image = (shape: number[], seed: number): A => ({ data: uniform(numel(shape), rng(seed), 0, 255), shape });

@@ -8,6 +8,7 @@ import { mseLoss } from '../src/layers/loss.js';
 import { loadTransformerNet, saveTransformerNet } from '../src/nets/model-file.js';
 import { TransformerNet, type TransformerForwardOptions } from '../src/nets/transformer-net.js';
 import { Adam } from '../src/train/adam.js';
+import { errorOf } from './helpers/errors.js';
 import { useGpu } from './helpers/gpu.js';
 import { expectClose } from './helpers/opcheck.js';
 import { numel, rng, uniform } from './helpers/rand.js';
@@ -90,15 +91,6 @@ async function stateOf(net: TransformerNet): Promise<State> {
   const s: State = new Map();
   for (const [k, t] of net.stateDict()) s.set(k, { data: await t.data(), shape: [...t.shape] });
   return s;
-}
-
-function errorOf(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
 }
 
 /** Name → shape (order-free: a Module lists parameters before buffers). */

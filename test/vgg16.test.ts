@@ -6,6 +6,7 @@ import { WeightFileError, readSafetensors, writeSafetensors } from '../src/io/sa
 import { sum } from '../src/layers/reduce.js';
 import { loadLossNetwork } from '../src/nets/loss-network.js';
 import type { Vgg16 } from '../src/nets/vgg16.js';
+import { errorOf } from './helpers/errors.js';
 import { useGpu } from './helpers/gpu.js';
 import { checkOp, relErr } from './helpers/opcheck.js';
 import { rng, uniform } from './helpers/rand.js';
@@ -47,21 +48,11 @@ function refTaps(state: State, x: Float64Array, shape: number[], taps: string[],
 }
 
 async function tapData(net: Vgg16, x: Float64Array, shape: number[], taps: string[], preprocessed = false): Promise<Map<string, Float32Array>> {
-  // tidy keeps the tensors of a returned object (not of a Map).
-  const f = tidy(() => Object.fromEntries(net.features(Tensor.from(gpu(), Float32Array.from(x), shape), taps, { preprocessed })));
+  const f = tidy(() => net.features(Tensor.from(gpu(), Float32Array.from(x), shape), taps, { preprocessed }));
   const out = new Map<string, Float32Array>();
-  for (const t of taps) out.set(t, await f[t].data());
-  Object.values(f).forEach((v) => v.dispose());
+  for (const t of taps) out.set(t, await f.get(t)!.data());
+  f.forEach((v) => v.dispose());
   return out;
-}
-
-function errorOf(f: () => unknown): Error {
-  try {
-    f();
-  } catch (e) {
-    return e as Error;
-  }
-  throw new Error('expected an error');
 }
 
 const SHARED_WEIGHTS = fileURLToPath(new URL('../../shared/weights/vgg16_partial_relu2_2.safetensors', import.meta.url));
