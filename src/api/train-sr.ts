@@ -37,7 +37,8 @@ import { Adam } from '../train/adam.js';
 import { ImageFolder } from '../train/dataset.js';
 import { featureLoss, targetFeatures } from '../train/perceptual-loss.js';
 import { Rng } from '../train/rng.js';
-import { train, type LossTerms, type TrainProgress, type TrainResult } from '../train/trainer.js';
+import type { TrainingRunOptions } from './training.js';
+import { train, type LossTerms, type TrainResult } from '../train/trainer.js';
 
 export type SRLoss = 'feat' | 'pixel';
 export const SR_LOSSES: readonly SRLoss[] = ['feat', 'pixel'];
@@ -46,11 +47,9 @@ export const LOW_RES_BLUR_SIGMA = 1;
 /** Default λTV per loss (see the file header). */
 export const SR_DEFAULT_TV_WEIGHT: Readonly<Record<SRLoss, number>> = { feat: 1e-6, pixel: 1e-8 };
 
-export interface TrainSROptions {
-  /** A folder of training images (JPEG/PNG, any size; random size×size patches at native resolution). */
-  data: string;
-  /** Checkpoints, loss log and plot, samples, and the final model.safetensors go here. */
-  outDir: string;
+/** `size` is the HR patch side, a multiple of `scale` (default 288; the LR input is size/scale); `tvWeight`
+ *  defaults to 1e-6 for feat and 1e-8 for pixel (see the file header); `lossWeights` only matters for 'feat'. */
+export interface TrainSROptions extends TrainingRunOptions {
   scale: SRScale;
   /** l_feat (feature reconstruction at `featLayer` of the loss network) or l_pixel (the baseline). */
   loss: SRLoss;
@@ -60,28 +59,9 @@ export interface TrainSROptions {
   blocks?: number;
   /** Normalisation (default batch, the paper's). */
   norm?: SRNorm;
-  /** HR patch side, a multiple of `scale` (default 288; the LR input is size/scale). */
-  size?: number;
-  batchSize?: number;
-  steps?: number;
-  lr?: number;
-  /** λTV on the summed squared TV of the 0..255 output (default 1e-6 for feat, 1e-8 for pixel; see the file header). */
-  tvWeight?: number;
   /** The loss network's layer for l_feat (default relu2_2). */
   featLayer?: string;
   lossNet?: LossNetworkName;
-  /** Loss-network weights (safetensors or .pth); default: the cache (perceptual weights fetch). Only for 'feat'. */
-  lossWeights?: string;
-  seed?: number;
-  resume?: boolean;
-  overwrite?: boolean;
-  checkpointEvery?: number;
-  /** Every this many steps, super-resolve the bicubic-LR versions of `sampleImages` into outDir/samples. */
-  sampleEvery?: number;
-  sampleImages?: string[];
-  onProgress?: (p: TrainProgress) => void;
-  onLog?: (message: string) => void;
-  signal?: AbortSignal;
 }
 
 export interface TrainSRResult extends TrainResult {

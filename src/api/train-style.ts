@@ -16,44 +16,23 @@ import { Adam } from '../train/adam.js';
 import { ImageFolder } from '../train/dataset.js';
 import { StyleTransferLoss, type LayerWeights } from '../train/perceptual-loss.js';
 import { Rng } from '../train/rng.js';
-import { train, type TrainProgress, type TrainResult } from '../train/trainer.js';
+import type { TrainingRunOptions } from './training.js';
+import { train, type TrainResult } from '../train/trainer.js';
 import { stylizeImage } from './stylize.js';
 
-export interface TrainStyleOptions {
+export interface TrainStyleOptions extends TrainingRunOptions {
   /** The style image (path or decoded). */
   style: string | Image;
-  /** A folder of content images (JPEG/PNG, any size; resized and centre-cropped to `size`). */
-  data: string;
-  /** Checkpoints, loss log and plot, samples, and the final model.safetensors go here. */
-  outDir: string;
   arch?: TransformerVariant;
   norm?: TransformerNorm;
   width?: number;
-  /** Training image size (the paper: 256). */
-  size?: number;
-  batchSize?: number;
-  steps?: number;
-  lr?: number;
   contentWeight?: number;
   styleWeight?: number;
-  tvWeight?: number;
   contentLayers?: LayerWeights;
   styleLayers?: LayerWeights;
   lossNet?: 'vgg16' | 'squeezenet1_1';
-  /** Loss-network weights (safetensors or .pth); default: the cache (perceptual weights fetch). */
-  lossWeights?: string;
   /** Shorter side of the style image when computing its Gram matrices (default: `size`). */
   styleSize?: number;
-  seed?: number;
-  resume?: boolean;
-  overwrite?: boolean;
-  checkpointEvery?: number;
-  /** Every this many steps, stylize `sampleImages` into outDir/samples. */
-  sampleEvery?: number;
-  sampleImages?: string[];
-  onProgress?: (p: TrainProgress) => void;
-  onLog?: (message: string) => void;
-  signal?: AbortSignal;
 }
 
 export interface TrainStyleResult extends TrainResult {
