@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { Tensor, tidy } from '../src/autograd/tensor.js';
 import { WeightFileError, readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
-import { loadLossNetwork } from '../src/nets/loss-network.js';
+import { loadLossNetwork } from '../src/nets/loss-network-node.js';
 import { SQUEEZENET_TAPS, softmaxTopK, type SqueezeNet11 } from '../src/nets/squeezenet.js';
 import { errorOf } from './helpers/errors.js';
 import { useGpu } from './helpers/gpu.js';

@@ -4,7 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { Tensor, noGrad, tidy } from '../src/autograd/tensor.js';
 import { WeightFileError, readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { sum } from '../src/layers/reduce.js';
-import { loadLossNetwork } from '../src/nets/loss-network.js';
+import { loadLossNetwork } from '../src/nets/loss-network-node.js';
 import type { Vgg16 } from '../src/nets/vgg16.js';
 import { errorOf } from './helpers/errors.js';
 import { useGpu } from './helpers/gpu.js';

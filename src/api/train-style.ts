@@ -9,7 +9,7 @@ import { readImage, writeImage } from '../io/image-node.js';
 import { writeFileAtomic } from '../io/files.js';
 import { resizeShorterSide } from '../io/resize.js';
 import { defaultCacheDir } from '../io/fetch.js';
-import { loadLossNetwork } from '../nets/loss-network.js';
+import { loadLossNetwork } from '../nets/loss-network-node.js';
 import { saveTransformerNet } from '../nets/model-file.js';
 import { TransformerNet, type TransformerNorm, type TransformerVariant } from '../nets/transformer-net.js';
 import { Adam } from '../train/adam.js';

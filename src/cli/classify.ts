@@ -10,7 +10,7 @@ import { imageToTensor } from '../io/image.js';
 import { readImage } from '../io/image-node.js';
 import { IMAGENET_LABELS } from '../io/imagenet-labels.js';
 import { resizeAndCenterCrop } from '../io/resize.js';
-import { loadLossNetwork } from '../nets/loss-network.js';
+import { loadLossNetwork } from '../nets/loss-network-node.js';
 
 const NET = 'squeezenet1_1';
 

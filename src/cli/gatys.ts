@@ -9,7 +9,8 @@ import { defaultCacheDir } from '../io/fetch.js';
 import { tensorToImages, type Image } from '../io/image.js';
 import { readImage, writeImage } from '../io/image-node.js';
 import { resize } from '../io/resize.js';
-import { LOSS_NETWORK_NAMES, loadLossNetwork, type LossNetworkName } from '../nets/loss-network.js';
+import { LOSS_NETWORK_NAMES, type LossNetworkName } from '../nets/loss-network.js';
+import { loadLossNetwork } from '../nets/loss-network-node.js';
 import { gatys as runGatys, type GatysLosses } from '../train/gatys.js';
 import { Progress, formatDuration, formatRate, etaSeconds } from './progress.js';
 

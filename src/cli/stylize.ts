@@ -3,7 +3,7 @@
 import { readdir, stat, mkdir } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadModel } from '../api/model.js';
+import { loadModel } from '../api/model-node.js';
 import { stylizeImage } from '../api/stylize.js';
 import { Gpu } from '../gpu/index.js';
 import { readImage, writeImage } from '../io/image-node.js';

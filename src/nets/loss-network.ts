@@ -6,6 +6,7 @@ import type { Gpu } from '../gpu/index.js';
 import { parsePreprocess, type Preprocess } from '../layers/channel-affine.js';
 import { readPth } from '../io/pth.js';
 import { WeightFileError, readSafetensors, type LoadedTensor } from '../io/safetensors.js';
+import { readSource, type Source } from '../io/source.js';
 import { SqueezeNet11 } from './squeezenet.js';
 import { Vgg16 } from './vgg16.js';
 
@@ -36,7 +37,7 @@ export interface LossNetwork {
   dispose(): void;
 }
 
-interface LossNetworkTypes {
+export interface LossNetworkTypes {
   vgg16: Vgg16;
   squeezenet1_1: SqueezeNet11;
 }
@@ -91,22 +92,18 @@ export function lossNetworkFromTensors<N extends LossNetworkName>(
 }
 
 /**
- * Loads a loss network from a safetensors or .pth file: bytes, or a path (Node only). The input preprocessing
- * comes from opts.preprocess, else the file's `__metadata__.input`, else torchvision's rgb01_imagenet_norm.
+ * Loads a loss network from a safetensors or .pth file: bytes, or a URL (fetched; the Node entry's
+ * loadLossNetwork, loss-network-node.ts, reads paths). The input preprocessing comes from opts.preprocess,
+ * else the file's `__metadata__.input`, else torchvision's rgb01_imagenet_norm.
  */
 export async function loadLossNetwork<N extends LossNetworkName>(
   gpu: Gpu,
   name: N,
-  source: Uint8Array | string,
+  source: Source,
   opts: LoadLossNetworkOptions = {},
 ): Promise<LossNetworkTypes[N]> {
   if (!LOSS_NETWORK_NAMES.includes(name)) throw new Error(`loadLossNetwork: unknown network "${String(name)}" (known: ${LOSS_NETWORK_NAMES.join(', ')})`);
-  let bytes: Uint8Array;
-  let file = opts.file ?? 'weight file';
-  if (typeof source === 'string') {
-    const { readFileBytes } = await import('../io/files.js');
-    bytes = await readFileBytes(source);
-    file = opts.file ?? source;
-  } else bytes = source;
+  const { bytes, name: from } = await readSource(source);
+  const file = opts.file ?? from ?? 'weight file';
   return lossNetworkFromTensors(gpu, name, readWeightBytes(bytes, file), { ...opts, file });
 }
