@@ -1,0 +1,37 @@
+// The library's browser-safe part: everything that needs neither Node nor a way to read local files. Both
+// entries re-export it: browser.ts (+ URL loaders, canvas helpers) and index.ts (+ paths, files, training).
+export { Gpu, kernel, numel, ShapeError, KernelError, GpuMemoryError, DeviceLostError, NoAdapterError } from './gpu/index.js';
+export type { RawTensor, GpuOptions, PoolStats, Kernel } from './gpu/index.js';
+export { Tensor, record, backward, tidy, tidyAsync, keep, noGrad, noGradAsync } from './autograd/tensor.js';
+export { Module } from './layers/module.js';
+export * from './layers/elementwise.js';
+export * from './layers/conv.js';
+export * from './layers/norm.js';
+export * from './layers/spatial.js';
+export * from './layers/reduce.js';
+export * from './layers/gram.js';
+export * from './layers/loss.js';
+export { Adam, type AdamOptions, type AdamState } from './train/adam.js';
+export * from './layers/reshape.js';
+export * from './layers/channel-affine.js';
+export { lossNetworkFromTensors, readWeightBytes, type LossNetwork, type FeatureOptions } from './nets/loss-network.js';
+export { Vgg16, VGG16_TAPS } from './nets/vgg16.js';
+export { SqueezeNet11, SQUEEZENET_TAPS, softmaxTopK } from './nets/squeezenet.js';
+export * from './train/perceptual-loss.js';
+export { readSafetensors, writeSafetensors, checkTensors, WeightFileError } from './io/safetensors.js';
+export { readPth } from './io/pth.js';
+export * from './io/image.js';
+export { resize, resizeShorterSide, resizeAndCenterCrop } from './io/resize.js';
+export { IMAGENET_LABELS, imagenetLabel } from './io/imagenet-labels.js';
+export * from './nets/transformer-net.js';
+export * from './nets/model-file.js';
+export { SRNet, upscaleImage, saveSRNet, loadSRNet, SR_ARCH, type SRNetOptions } from './nets/sr-net.js';
+export * from './layers/resize.js';
+export { imresize, gaussianBlur, imresizePlanes, bicubicContributions, type ResizeTarget, type ImresizeOptions } from './io/bicubic.js';
+export * from './eval/metrics.js';
+export { Rng } from './train/rng.js';
+export { stylizeImage, transferLuminance, type StylizeOptions } from './api/stylize.js';
+export { runImageNetwork, type ImageNetwork, type TileOptions } from './api/tiled.js';
+export { DEFAULT_MODEL } from './api/default-model.js';
+export { Lbfgs, type LbfgsOptions, type LossClosure } from './train/lbfgs.js';
+export { gatys, GatysObjective, type GatysOptions, type GatysLosses } from './train/gatys.js';

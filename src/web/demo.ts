@@ -1,0 +1,220 @@
+// The demo page (web/index.html): pick a shipped style model, stylize an image or the webcam in real time.
+// Frames go CPU → GPU once (upload); the output is drawn from the GPU buffer to the canvas, never read back.
+// Built to dist/web/demo.js; '../browser.js' becomes the library bundle (./perceptual.js) at build time.
+// Only the library entry is imported, so the page runs on exactly the published bundle (one copy of the tape).
+import { FrameStylizer, Gpu, TensorPresenter, fitSize, grabFrame, loadModel, type Look, type TransformerNet } from '../browser.js';
+
+/** An entry of dist/web/models.json (written by scripts/build-web.ts from models/). */
+export interface ModelEntry {
+  name: string;
+  /** Relative to models.json. */
+  url: string;
+  bytes: number;
+  default?: boolean;
+  description?: string;
+}
+
+type FrameSource = { kind: 'image'; name: string; bitmap: ImageBitmap } | { kind: 'video'; name: string; video: HTMLVideoElement; stream: MediaStream };
+
+const el = <T extends HTMLElement>(id: string): T => {
+  const e = document.getElementById(id);
+  if (!e) throw new Error(`demo: #${id} is missing from the page`);
+  return e as T;
+};
+
+const ui = {
+  adapter: el<HTMLElement>('adapter'),
+  model: el<HTMLSelectElement>('model'),
+  modelFile: el<HTMLInputElement>('model-file'),
+  imageFile: el<HTMLInputElement>('image-file'),
+  webcam: el<HTMLButtonElement>('webcam'),
+  size: el<HTMLSelectElement>('size'),
+  strength: el<HTMLInputElement>('strength'),
+  strengthValue: el<HTMLOutputElement>('strength-value'),
+  preserve: el<HTMLInputElement>('preserve'),
+  loop: el<HTMLInputElement>('loop'),
+  status: el<HTMLElement>('status'),
+  fps: el<HTMLElement>('fps'),
+  input: el<HTMLCanvasElement>('input'),
+  output: el<HTMLCanvasElement>('output'),
+};
+
+/** Page state for people and for the browser test: loading, ready (no image yet), running, done (a still image
+ *  finished), error. */
+function setState(state: 'loading' | 'ready' | 'running' | 'done' | 'error', message: string): void {
+  document.body.dataset.state = state;
+  ui.status.textContent = message;
+}
+
+const look = (): Look => ({ strength: Number(ui.strength.value), preserveColor: ui.preserve.checked });
+
+async function decode(blob: Blob): Promise<ImageBitmap> {
+  // The file's stored values, not colour-managed ones: the same pixels a Node decoder gives.
+  return createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+}
+
+async function main(): Promise<void> {
+  setState('loading', 'Starting WebGPU…');
+  const gpu = await Gpu.create();
+  const info = gpu.adapterInfo;
+  ui.adapter.textContent = `Adapter: ${[info.vendor, info.architecture, info.description].filter(Boolean).join(' · ') || 'unknown'}`;
+  const stylizer = new FrameStylizer(gpu, await TensorPresenter.create(gpu, ui.output));
+
+  const manifestUrl = new URL('./models.json', import.meta.url);
+  const models = (await (await fetch(manifestUrl)).json()) as ModelEntry[];
+  for (const m of models) ui.model.add(new Option(`${m.name} (${(m.bytes / 1e6).toFixed(1)} MB)`, new URL(m.url, manifestUrl).href, false, !!m.default));
+  if (!models.length) throw new Error('no models in models.json (put .safetensors files in models/ and rebuild)');
+
+  let net: TransformerNet | null = null;
+  let source: FrameSource | null = null;
+  let busy = false;
+  let again = false; // a request that came while a frame was running (a new image, size or model)
+  let frames = 0;
+
+  const useModel = async (what: string, src: string | ArrayBuffer, file?: string) => {
+    setState('loading', `Loading ${what}…`);
+    const next = await loadModel(gpu, src, { file });
+    net?.dispose();
+    net = next;
+    if (!source) setState('ready', `${what} loaded: choose an image or the webcam`);
+  };
+
+  const sourceSize = (s: FrameSource): [number, number] =>
+    s.kind === 'image' ? [s.bitmap.width, s.bitmap.height] : [s.video.videoWidth, s.video.videoHeight];
+
+  /** One frame of the current source through the network onto the canvas. */
+  const step = async () => {
+    if (busy) {
+      again = true;
+      return;
+    }
+    if (!net || !source) return;
+    const [sw, sh] = sourceSize(source);
+    if (!sw || !sh) return; // a video without its first frame yet
+    busy = true;
+    try {
+      const [w, h] = fitSize(sw, sh, Number(ui.size.value));
+      const image = grabFrame(source.kind === 'image' ? source.bitmap : source.video, w, h, ui.input);
+      await stylizer.run(net, image, look());
+      frames++;
+      const fps = stylizer.meter.fps;
+      ui.fps.textContent = `${w}×${h}: ${stylizer.lastMs.toFixed(0)} ms per frame` + (fps ? `, ${fps.toFixed(1)} fps` : '');
+      document.body.dataset.fps = fps.toFixed(2);
+      document.body.dataset.frames = String(frames);
+      const continuous = source.kind === 'video' || ui.loop.checked;
+      if (continuous) setState('running', `Stylizing ${source.name} (${w}×${h})`);
+      else {
+        document.body.dataset.image = source.name;
+        setState('done', `Stylized ${source.name} (${w}×${h})`);
+      }
+    } finally {
+      busy = false;
+    }
+    if (again) {
+      again = false;
+      await step();
+    }
+  };
+
+  // Runs while the source is a video or looping is on: one frame in flight, the next at the next display frame.
+  let looping = false;
+  const loop = async () => {
+    if (looping) return;
+    looping = true;
+    stylizer.meter.reset();
+    try {
+      while (source && (source.kind === 'video' || ui.loop.checked)) {
+        await step();
+        await new Promise((r) => requestAnimationFrame(r));
+      }
+    } finally {
+      looping = false;
+    }
+  };
+
+  const show = async (next: FrameSource) => {
+    if (source?.kind === 'video') for (const t of source.stream.getTracks()) t.stop();
+    if (source?.kind === 'image') source.bitmap.close();
+    source = next;
+    stylizer.meter.reset();
+    if (next.kind === 'video' || ui.loop.checked) void loop().catch(fail);
+    else await step();
+  };
+
+  const fail = (e: unknown) => {
+    console.error(e);
+    setState('error', `Error: ${(e as Error).message ?? e}`);
+  };
+  const guard = (f: () => Promise<void>) => () => void f().catch(fail);
+
+  ui.model.addEventListener('change', guard(async () => {
+    await useModel(ui.model.selectedOptions[0].text, ui.model.value);
+    await step();
+  }));
+  ui.modelFile.addEventListener('change', guard(async () => {
+    const f = ui.modelFile.files?.[0];
+    if (!f) return;
+    await useModel(f.name, await f.arrayBuffer(), f.name);
+    await step();
+  }));
+  ui.imageFile.addEventListener('change', guard(async () => {
+    const f = ui.imageFile.files?.[0];
+    if (f) await show({ kind: 'image', name: f.name, bitmap: await decode(f) });
+  }));
+  ui.webcam.addEventListener('click', guard(async () => {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 480 }, audio: false });
+    const video = document.createElement('video');
+    video.muted = true;
+    video.playsInline = true;
+    video.srcObject = stream;
+    await video.play();
+    await show({ kind: 'video', name: 'webcam', video, stream });
+  }));
+  ui.size.addEventListener('change', guard(step));
+  ui.loop.addEventListener('change', guard(async () => {
+    if (ui.loop.checked) await loop();
+  }));
+  const restyle = () => {
+    ui.strengthValue.value = Number(ui.strength.value).toFixed(2);
+    stylizer.redraw(look()); // no network run: the shader blends input and output
+  };
+  ui.strength.addEventListener('input', restyle);
+  ui.preserve.addEventListener('change', restyle);
+
+  // Hooks for the browser test (test/browser): a readback of the canvas and of the output tensor.
+  Object.assign(window, {
+    perceptualDemo: {
+      adapter: info,
+      /** The output canvas's pixels, drawn again and copied in the same task (before the frame is presented). */
+      capture(): { width: number; height: number; rgba: number[] } {
+        stylizer.redraw(look());
+        const { width, height } = ui.output;
+        const c = new OffscreenCanvas(width, height);
+        const ctx = c.getContext('2d')!;
+        ctx.drawImage(ui.output, 0, 0);
+        return { width, height, rgba: Array.from(ctx.getImageData(0, 0, width, height).data) };
+      },
+      async readOutput() {
+        const o = await stylizer.readOutput();
+        return o && { width: o.width, height: o.height, data: Array.from(o.data) };
+      },
+    },
+  });
+
+  // ?size=N sets the largest side; ?example=0 starts without the example image.
+  const params = new URLSearchParams(location.search);
+  const size = params.get('size');
+  if (size) {
+    if (![...ui.size.options].some((o) => o.value === size)) ui.size.add(new Option(size));
+    ui.size.value = size;
+  }
+  await useModel(ui.model.selectedOptions[0]?.text ?? 'model', ui.model.value);
+  if (params.get('example') === '0') return;
+  const example = new URL('../../examples/village.png', import.meta.url);
+  await show({ kind: 'image', name: 'village.png', bitmap: await decode(await (await fetch(example)).blob()) });
+}
+
+main().catch((e) => {
+  console.error(e);
+  setState('error', `Error: ${(e as Error).message ?? e}`);
+});
