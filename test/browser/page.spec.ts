@@ -1,0 +1,141 @@
+// The demo page in headless Chromium: WebGPU adapter present (none fails), the example image (128 px wide)
+// uploaded through the page and stylized with the default model, the canvas (drawn from the GPU buffer) read
+// back and compared with the same model run by the library in Node; strength and colour preservation in the
+// render shader against stylizeImage's; the webcam loop; a screenshot in test-results/browser/page.png.
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_MODEL } from '../../src/api/default-model.js';
+import { loadModel } from '../../src/api/model-node.js';
+import { runImageNetwork } from '../../src/api/tiled.js';
+import { stylizeImage, type StylizeOptions } from '../../src/api/stylize.js';
+import { toRGBA, type Image } from '../../src/io/image.js';
+import { decodeImage, encodeImage, readImage } from '../../src/io/image-node.js';
+import { resize } from '../../src/io/resize.js';
+import type { TransformerNet } from '../../src/nets/transformer-net.js';
+import { buildWeb } from '../../scripts/build-web.js';
+import { serveWeb, type WebServer } from '../../scripts/serve-web.js';
+import { useGpu } from '../helpers/gpu.js';
+import { launchChromium } from './chromium.js';
+
+const SCREENSHOT = resolve('test-results/browser/page.png');
+const FIXTURE = 'village-128.png';
+/** Largest difference allowed between the page's pixels and Node's, in 8-bit steps (two adapters' float rounding). */
+const TOLERANCE = 2;
+
+interface Capture {
+  width: number;
+  height: number;
+  rgba: number[];
+}
+
+/** Largest and mean absolute difference over the RGB channels of two RGBA byte arrays. */
+function rgbDiff(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; mean: number } {
+  let max = 0;
+  let sum = 0;
+  let n = 0;
+  for (let i = 0; i < a.length; i++) {
+    if (i % 4 === 3) continue;
+    const d = Math.abs(a[i] - b[i]);
+    max = Math.max(max, d);
+    sum += d;
+    n++;
+  }
+  return { max, mean: sum / n };
+}
+
+describe('demo page in headless Chromium (WebGPU)', () => {
+  const gpu = useGpu();
+  let server: WebServer;
+  let browser: Browser;
+  let page: Page;
+  const pageErrors: string[] = [];
+  let fixture: Image;
+  let png: Uint8Array;
+  let net: TransformerNet;
+
+  beforeAll(async () => {
+    await buildWeb();
+    server = await serveWeb();
+    browser = await launchChromium();
+    page = await browser.newPage({ viewport: { width: 1000, height: 640 } });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && pageErrors.push(m.text()));
+    // The fixture: the example image at 128 px wide, as 8-bit PNG (what the page decodes is exactly this).
+    const img = await readImage('examples/village.png');
+    png = await encodeImage(resize(img, 128, Math.round((128 * img.height) / img.width)), 'png');
+    fixture = await decodeImage(png, FIXTURE);
+    net = await loadModel(gpu(), DEFAULT_MODEL.url);
+  });
+
+  afterAll(async () => {
+    net?.dispose();
+    await browser?.close();
+    await server?.close();
+  });
+
+  const waitFor = async (state: string, extra = '') => {
+    await page.waitForSelector(`body[data-state="${state}"]${extra}, body[data-state="error"]`, { timeout: 240_000 });
+    const status = await page.textContent('#status');
+    expect(await page.getAttribute('body', 'data-state'), `page status: ${status}`).toBe(state);
+  };
+  const capture = () => page.evaluate(() => (window as unknown as { perceptualDemo: { capture(): Capture } }).perceptualDemo.capture());
+  const nodeRGBA = async (opts: StylizeOptions) => toRGBA(await stylizeImage(gpu(), net, fixture, opts));
+
+  it('has a WebGPU adapter', async () => {
+    await page.goto(`${server.url}?size=128&example=0`);
+    const info = await page.evaluate(async () => {
+      const a = await navigator.gpu?.requestAdapter();
+      return a ? { vendor: a.info.vendor, architecture: a.info.architecture, description: a.info.description } : null;
+    });
+    expect(info, 'navigator.gpu.requestAdapter() returned no adapter').not.toBeNull();
+    console.log(`browser adapter: ${JSON.stringify(info)}`);
+    await waitFor('ready');
+  });
+
+  it('stylizes an uploaded image like the library in Node, drawn from the GPU buffer', async () => {
+    await page.setInputFiles('#image-file', { name: FIXTURE, mimeType: 'image/png', buffer: Buffer.from(png) });
+    await waitFor('done', `[data-image="${FIXTURE}"]`);
+
+    const shown = await capture();
+    expect([shown.width, shown.height]).toEqual([fixture.width, fixture.height]);
+    const d = rgbDiff(shown.rgba, await nodeRGBA({}));
+    // The network's raw output too (a readback for the test only): how close the two adapters' floats are.
+    const raw = await page.evaluate(() =>
+      (window as unknown as { perceptualDemo: { readOutput(): Promise<{ data: number[] }> } }).perceptualDemo.readOutput(),
+    );
+    const ref = (await runImageNetwork(gpu(), net, fixture)).data;
+    const rawMax = raw.data.reduce((m, v, i) => Math.max(m, Math.abs(v - ref[i])), 0);
+    console.log(`browser vs Node, ${fixture.width}x${fixture.height}: canvas max |diff| ${d.max}/255 (mean ${d.mean.toFixed(3)}), raw output max |diff| ${rawMax.toExponential(2)}`);
+    expect(d.max).toBeLessThanOrEqual(TOLERANCE);
+
+    mkdirSync(resolve(SCREENSHOT, '..'), { recursive: true });
+    await page.screenshot({ path: SCREENSHOT });
+    console.log(`screenshot: ${SCREENSHOT}`);
+  });
+
+  it('applies strength and colour preservation in the render shader as stylizeImage does', async () => {
+    await page.evaluate(() => {
+      const s = document.getElementById('strength') as HTMLInputElement;
+      s.value = '0.6';
+      s.dispatchEvent(new Event('input'));
+      (document.getElementById('preserve') as HTMLInputElement).click();
+    });
+    expect(await page.textContent('#strength-value')).toBe('0.60');
+    const d = rgbDiff((await capture()).rgba, await nodeRGBA({ strength: 0.6, preserveColor: true }));
+    console.log(`strength 0.6 + preserve colour: canvas max |diff| ${d.max}/255 (mean ${d.mean.toFixed(3)})`);
+    expect(d.max).toBeLessThanOrEqual(TOLERANCE);
+  });
+
+  it('stylizes the webcam stream frame after frame and shows the frame rate', async () => {
+    await page.click('#webcam');
+    await page.waitForFunction(() => Number(document.body.dataset.frames) >= 3 || document.body.dataset.state === 'error', null, { timeout: 240_000 });
+    await waitFor('running');
+    const fps = Number(await page.getAttribute('body', 'data-fps'));
+    console.log(`webcam: ${await page.textContent('#fps')}`);
+    expect(fps).toBeGreaterThan(0);
+    expect(await page.textContent('#status')).toMatch(/Stylizing webcam/);
+    expect(pageErrors).toEqual([]);
+  });
+});
