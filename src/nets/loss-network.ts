@@ -6,7 +6,7 @@ import type { Gpu } from '../gpu/index.js';
 import { parsePreprocess, type Preprocess } from '../layers/channel-affine.js';
 import { readPth } from '../io/pth.js';
 import { WeightFileError, readSafetensors, type LoadedTensor } from '../io/safetensors.js';
-import { readSource, type Source } from '../io/source.js';
+import { readSource, type Source, type SourceBytes } from '../io/source.js';
 import { SqueezeNet11 } from './squeezenet.js';
 import { Vgg16 } from './vgg16.js';
 
@@ -37,7 +37,7 @@ export interface LossNetwork {
   dispose(): void;
 }
 
-export interface LossNetworkTypes {
+interface LossNetworkTypes {
   vgg16: Vgg16;
   squeezenet1_1: SqueezeNet11;
 }
@@ -96,14 +96,16 @@ export function lossNetworkFromTensors<N extends LossNetworkName>(
  * loadLossNetwork, loss-network-node.ts, reads paths). The input preprocessing comes from opts.preprocess,
  * else the file's `__metadata__.input`, else torchvision's rgb01_imagenet_norm.
  */
-export async function loadLossNetwork<N extends LossNetworkName>(
-  gpu: Gpu,
-  name: N,
-  source: Source,
-  opts: LoadLossNetworkOptions = {},
-): Promise<LossNetworkTypes[N]> {
-  if (!LOSS_NETWORK_NAMES.includes(name)) throw new Error(`loadLossNetwork: unknown network "${String(name)}" (known: ${LOSS_NETWORK_NAMES.join(', ')})`);
-  const { bytes, name: from } = await readSource(source);
-  const file = opts.file ?? from ?? 'weight file';
-  return lossNetworkFromTensors(gpu, name, readWeightBytes(bytes, file), { ...opts, file });
+export type LoadLossNetwork = <N extends LossNetworkName>(gpu: Gpu, name: N, source: Source, opts?: LoadLossNetworkOptions) => Promise<LossNetworkTypes[N]>;
+
+/** loadLossNetwork with the given way of reading a source (the Node entry's reads paths too). */
+export function lossNetworkLoader(read: (source: Source) => Promise<SourceBytes>): LoadLossNetwork {
+  return async (gpu, name, source, opts = {}) => {
+    if (!LOSS_NETWORK_NAMES.includes(name)) throw new Error(`loadLossNetwork: unknown network "${String(name)}" (known: ${LOSS_NETWORK_NAMES.join(', ')})`);
+    const { bytes, name: from } = await read(source);
+    const file = opts.file ?? from ?? 'weight file';
+    return lossNetworkFromTensors(gpu, name, readWeightBytes(bytes, file), { ...opts, file });
+  };
 }
+
+export const loadLossNetwork: LoadLossNetwork = lossNetworkLoader(readSource);
