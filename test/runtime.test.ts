@@ -111,3 +111,105 @@ describe('device loss', () => {
     }
   });
 });
+
+describe('command batching', () => {
+  const addK = kernel(
+    'probe.add_scalar',
+    `struct P { n: u32, s: f32 }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(64) fn main(@builtin(global_invocation_id) g: vec3u) { if (g.x < p.n) { y[g.x] = x[g.x] + p.s; } }`,
+  );
+
+  it('dependent dispatches in one compute pass see each other; each gets its own uniforms', async () => {
+    const g = gpu();
+    const n = 100;
+    let a = g.upload(new Float32Array(n), [n]);
+    let b = g.empty([n]);
+    // 150 dispatches, more than one batch; step i adds i, so the result is Σi.
+    for (let i = 1; i <= 150; i++) {
+      g.dispatch(addK, { p: { n, s: i }, x: a, y: b }, [2]);
+      [a, b] = [b, a];
+    }
+    expect([...(await g.read(a))]).toEqual(new Array(n).fill((150 * 151) / 2));
+    g.release(a);
+    g.release(b);
+  });
+
+  it('a uniform arena that fills up is submitted and reused within a batch', async () => {
+    const big = kernel(
+      'probe.big_uniform',
+      `struct P { v: array<vec4f, 64> }
+@group(0) @binding(0) var<uniform> p: P;
+@group(0) @binding(1) var<storage, read_write> y: array<f32>;
+@compute @workgroup_size(1) fn main() { y[0] = y[0] + p.v[63].w; }`,
+    );
+    const g = gpu();
+    const y = g.upload([0], [1]);
+    // 1 KiB of uniforms per dispatch: 64 dispatches need four times the arena of a 64-dispatch batch.
+    for (let i = 1; i <= 64; i++) g.dispatch(big, { p: { v: Array.from({ length: 256 }, (_, j) => (j === 255 ? i : -1)) }, y }, [1]);
+    expect([...(await g.read(y))]).toEqual([(64 * 65) / 2]);
+    g.release(y);
+  });
+
+  it('a steady loop reuses its bind groups', async () => {
+    const g = gpu();
+    const step = () =>
+      tidy(() => {
+        relu(add(Tensor.zeros(g, [3, 1000]), Tensor.zeros(g, [3, 1000])));
+      });
+    step();
+    await g.sync();
+    step();
+    await g.sync();
+    const s0 = g.bindGroupStats();
+    for (let i = 0; i < 5; i++) {
+      step();
+      await g.sync();
+    }
+    const s1 = g.bindGroupStats();
+    expect(s1.misses).toBe(s0.misses);
+    expect(s1.hits - s0.hits).toBe(10);
+  });
+
+  it('in debug mode a validation error at dispatch names exactly the kernel', async () => {
+    const g = await Gpu.create({ debug: true });
+    try {
+      const x = g.upload([1, 2, 3], [3]);
+      const y = g.empty([3]);
+      g.dispatch(addK, { p: { n: 3, s: 1 }, x, y }, [1]);
+      // The same buffer bound for reading and for writing in one dispatch is invalid.
+      g.dispatch(addK, { p: { n: 3, s: 1 }, x: y, y }, [1]);
+      relu(Tensor.from(g, [1], [1])).dispose();
+      const err = await g.sync().catch((e) => e);
+      expect(err).toBeInstanceOf(KernelError);
+      expect(err.kernel).toBe('probe.add_scalar');
+      expect(err.message).toContain('GPU validation error in kernel probe.add_scalar:');
+    } finally {
+      g.destroy();
+    }
+  });
+});
+
+describe('profiling', () => {
+  it('times every dispatch with its kernel, bound shapes and label', async () => {
+    const g = gpu();
+    tidy(() => {
+      const a = Tensor.zeros(g, [2, 50]);
+      g.startProfile();
+      g.profileLabel = 'first';
+      const b = relu(a);
+      g.profileLabel = 'second';
+      add(a, b);
+    });
+    const recs = await g.stopProfile();
+    expect(recs.map((r) => [r.kernel, r.label])).toEqual([
+      ['relu.forward', 'first'],
+      ['lincomb.forward', 'second'],
+    ]);
+    expect(recs[0].shapes).toEqual({ x_: [2, 50], y_: [2, 50] });
+    for (const r of recs) expect(r.ms).toBeGreaterThanOrEqual(0);
+    expect(await g.stopProfile()).toEqual([]);
+  });
+});

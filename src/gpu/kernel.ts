@@ -13,6 +13,8 @@ export interface BindingInfo {
   name: string;
   binding: number;
   kind: 'uniform' | 'storage';
+  /** For storage bindings: WGSL access mode. */
+  access?: 'read' | 'read_write';
   /** For uniform bindings: the struct layout. */
   fields?: Map<string, UniformField>;
   size?: number;
@@ -53,7 +55,8 @@ export function kernel(name: string, code: string, entry = 'main'): Kernel {
   }
   for (const s of r.storage) {
     if (s.group !== 0) throw new Error(`kernel ${name}: only @group(0) is supported (storage ${s.name})`);
-    bindings.set(s.name, { name: s.name, binding: s.binding, kind: 'storage' });
+    const access = (s as unknown as { access?: string }).access === 'read' ? 'read' : 'read_write';
+    bindings.set(s.name, { name: s.name, binding: s.binding, kind: 'storage', access });
   }
   const overrides = new Set(r.overrides.map((o) => o.name));
   return { name, code, entry, bindings, overrides };

@@ -2,8 +2,12 @@
 // upload/readback, and errors captured with error scopes and reported with the kernel's name.
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { DeviceLostError, GpuMemoryError, KernelError, fmtBytes, fmtShape } from './errors.js';
+import { BindGroups } from './bind-groups.js';
 import { encodeUniforms, type Kernel } from './kernel.js';
 import { BufferPool, type PoolStats } from './pool.js';
+import { Pipelines } from './pipelines.js';
+import { Profiler, type ProfileRecord } from './profiler.js';
+import { Recorder } from './recorder.js';
 
 /** A float32, contiguous, row-major (NCHW) array on the GPU: what kernels consume and produce. */
 export interface RawTensor {
@@ -26,7 +30,6 @@ export interface GpuOptions extends DeviceOptions {
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 const STORAGE = () => GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST;
-const UNIFORM = () => GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST;
 
 type Check = Promise<Error | null>;
 
@@ -35,10 +38,9 @@ export class Gpu {
   readonly features: ReadonlySet<string>;
   readonly adapterInfo: { vendor: string; architecture: string; device: string; description: string };
   private pool: BufferPool;
-  private pipelines = new Map<string, GPUComputePipeline>();
-  private encoder: GPUCommandEncoder | null = null;
-  private batch: string[] = [];
-  private uniformsInBatch: GPUBuffer[] = [];
+  private pipelines: Pipelines;
+  private bindGroups: BindGroups;
+  private rec: Recorder;
   private checks: Check[] = [];
   private lostError: DeviceLostError | null = null;
   private lostPromise: Promise<never>;
@@ -64,6 +66,11 @@ export class Gpu {
     this.pool = new BufferPool(device, this.maxTensorBytes, (p, what) =>
       this.checks.push(p.then((e) => (e ? new GpuMemoryError(`GPU out of memory allocating ${what}: ${e.message}`) : null))),
     );
+    this.bindGroups = new BindGroups(device);
+    this.pipelines = new Pipelines(device, this.bindGroups, (p) => this.checks.push(p));
+    // Room for a batch of uniform structs (each at most a few dozen bytes) at the offset alignment.
+    const arena = Math.max(16384, this.batchSize * Math.max(device.limits.minUniformBufferOffsetAlignment, 256) * 2);
+    this.rec = new Recorder(device, this.debug, arena);
     this.lostPromise = device.lost.then((info) => {
       this.lostError = new DeviceLostError(
         this.destroyed ? 'GPU device was destroyed (Gpu.destroy() was called)' : `GPU device lost (${info.reason}): ${info.message}`,
@@ -125,7 +132,7 @@ export class Gpu {
   /** Returns the buffer to the pool once the commands recorded so far are submitted. */
   release(t: RawTensor): void {
     this.pool.release(t.buffer);
-    if (!this.encoder) this.pool.recycle();
+    if (this.rec.empty) this.pool.recycle();
   }
 
   copy(src: RawTensor, dst: RawTensor, bytes = numel(src.shape) * 4): void {
@@ -143,6 +150,12 @@ export class Gpu {
 
   trim(): void {
     this.pool.trim();
+    this.bindGroups.clear();
+  }
+
+  /** Bind-group cache hits and misses since creation. */
+  bindGroupStats(): { hits: number; misses: number } {
+    return { hits: this.bindGroups.hits, misses: this.bindGroups.misses };
   }
 
   // ---- kernels ------------------------------------------------------------------------------------
@@ -159,55 +172,24 @@ export class Gpu {
   }
 
   pipeline(k: Kernel, constants: Record<string, number> = {}): GPUComputePipeline {
-    const key = `${k.name}|${Object.entries(constants).sort().map(([a, b]) => `${a}=${b}`).join(',')}`;
-    let p = this.pipelines.get(key);
-    if (p) return p;
-    for (const c of Object.keys(constants)) {
-      if (!k.overrides.has(c)) throw new Error(`kernel ${k.name}: no override constant named ${c}`);
-    }
     this.alive();
-    this.device.pushErrorScope('validation');
-    const module = this.device.createShaderModule({ code: k.code, label: k.name });
-    p = this.device.createComputePipeline({
-      label: k.name,
-      layout: 'auto',
-      compute: { module, entryPoint: k.entry, constants },
-    });
-    const scope = this.device.popErrorScope();
-    this.checks.push(
-      scope.then(async (e) => {
-        if (!e) return null;
-        const info = await module.getCompilationInfo();
-        const lines = k.code.split('\n');
-        const msgs = info.messages
-          .filter((m) => m.type === 'error')
-          .map((m) => `  WGSL line ${m.lineNum}:${m.linePos}: ${m.message}\n    ${(lines[m.lineNum - 1] ?? '').trim()}`);
-        return new KernelError(`kernel ${k.name} failed to compile:\n${msgs.length ? msgs.join('\n') : '  ' + e.message}`, k.name);
-      }),
-    );
-    this.pipelines.set(key, p);
-    return p;
+    return this.pipelines.get(k, constants);
   }
 
   /** Records one dispatch. Bindings by WGSL name: tensors for storage, plain objects for uniform structs. */
   dispatch(k: Kernel, bindings: Record<string, Binding>, workgroups: readonly number[], constants?: Record<string, number>): void {
     this.alive();
     const pipe = this.pipeline(k, constants);
-    const entries: GPUBindGroupEntry[] = [];
+    const storage = new Map<string, { buffer: GPUBuffer; size: number }>();
+    let uniform: ArrayBuffer | null = null;
     for (const [name, b] of k.bindings) {
       const v = bindings[name];
       if (v === undefined) throw new Error(`kernel ${k.name}: binding ${name} not given`);
-      if (b.kind === 'uniform') {
-        const data = encodeUniforms(k, b, v as Record<string, number>);
-        const ub = this.pool.acquire(data.byteLength, UNIFORM(), `${k.name}.${name}`);
-        this.device.queue.writeBuffer(ub, 0, data);
-        this.uniformsInBatch.push(ub);
-        entries.push({ binding: b.binding, resource: { buffer: ub, size: data.byteLength } });
-      } else {
+      if (b.kind === 'uniform') uniform = encodeUniforms(k, b, v as Record<string, number>);
+      else {
         const t = v as RawTensor | GPUBuffer;
         const buffer = 'buffer' in t ? t.buffer : t;
-        const size = 'shape' in t ? Math.max(4, numel(t.shape) * 4) : buffer.size;
-        entries.push({ binding: b.binding, resource: { buffer, size } });
+        storage.set(name, { buffer, size: 'shape' in t ? Math.max(4, numel(t.shape) * 4) : buffer.size });
       }
     }
     for (const name of Object.keys(bindings)) {
@@ -215,29 +197,52 @@ export class Gpu {
     }
     const [x, y = 1, z = 1] = workgroups;
     if (x === 0 || y === 0 || z === 0) return;
-    const enc = this.enc();
-    const bg = this.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries, label: k.name });
-    const pass = enc.beginComputePass({ label: k.name });
-    pass.setPipeline(pipe);
-    pass.setBindGroup(0, bg);
-    pass.dispatchWorkgroups(x, y, z);
-    pass.end();
-    this.batch.push(k.name);
-    if (this.debug || this.batch.length >= this.batchSize) this.flush();
+    const bg = this.bindGroups.get(k, storage, uniform ? this.rec.uniforms.buffer : null);
+    if (!this.rec.dispatch(k, bindings, pipe, bg, uniform, [x, y, z])) {
+      this.flush();
+      this.rec.dispatch(k, bindings, pipe, bg, uniform, [x, y, z]);
+    }
+    if (this.debug || this.rec.kernels.length >= this.batchSize) this.flush();
+  }
+
+  /** Attached to the dispatches recorded while profiling (e.g. the layer or phase being run). */
+  get profileLabel(): string {
+    return this.rec.profileLabel;
+  }
+
+  set profileLabel(label: string) {
+    this.rec.profileLabel = label;
+  }
+
+  /** Times every dispatch from now on with timestamp queries (needs the adapter's 'timestamp-query'). */
+  startProfile(): void {
+    if (!this.features.has('timestamp-query')) throw new Error("profiling needs the adapter's 'timestamp-query' feature");
+    this.flush();
+    this.rec.profiler ??= new Profiler(this.device, this.batchSize);
+  }
+
+  /** Stops profiling; returns the GPU time of every dispatch recorded since startProfile. */
+  async stopProfile(): Promise<ProfileRecord[]> {
+    const p = this.rec.profiler;
+    if (!p) return [];
+    await this.sync();
+    this.rec.profiler = null;
+    return p.collect();
   }
 
   private enc(): GPUCommandEncoder {
     this.alive();
-    return (this.encoder ??= this.device.createCommandEncoder());
+    return this.rec.encoder();
   }
 
   /** Submits what was recorded; buffers released meanwhile become reusable. */
   flush(): void {
-    if (!this.encoder) return;
-    const kernels = this.batch;
+    if (this.rec.empty) return;
+    // Encoding errors surface at finish(): it runs inside the scopes too.
     this.device.pushErrorScope('validation');
     this.device.pushErrorScope('out-of-memory');
-    this.device.queue.submit([this.encoder.finish()]);
+    const { commands, kernels } = this.rec.finish()!;
+    this.device.queue.submit([commands]);
     const oom = this.device.popErrorScope();
     const val = this.device.popErrorScope();
     this.checks.push(
@@ -248,10 +253,6 @@ export class Gpu {
         return new KernelError(`GPU validation error in kernel ${named ?? describe(kernels)}: ${v.message}`, named ?? kernels[0] ?? 'unknown');
       }),
     );
-    this.encoder = null;
-    this.batch = [];
-    for (const u of this.uniformsInBatch) this.pool.release(u);
-    this.uniformsInBatch = [];
     this.pool.recycle();
   }
 
@@ -291,8 +292,9 @@ export class Gpu {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
-    this.encoder = null;
+    this.rec.reset();
     this.pipelines.clear();
+    this.bindGroups.clear();
     this.device.destroy();
     this.releaseGpu();
   }
@@ -300,5 +302,5 @@ export class Gpu {
 
 function describe(kernels: string[]): string {
   const uniq = [...new Set(kernels)];
-  return uniq.length === 1 ? uniq[0] : `one of [${uniq.join(', ')}]`;
+  return uniq.length === 1 ? uniq[0] : `one of [${uniq.join(', ')}] (debug mode, PERCEPTUAL_DEBUG=1, names exactly one)`;
 }
