@@ -3,13 +3,18 @@
 // g·hw + s·seg. Batch norm: one group per channel, cnt = N·H·W, seg = C·H·W. Instance norm: one group per
 // (n, c), cnt = H·W. An element at flat index i belongs to group (i / hw) % G.
 //
-// Statistics are reduced in two passes over a grid (chunks, groups): each workgroup turns one chunk of a
-// group into (count, mean, M2) with per-invocation Welford updates and a shared-memory tree of Chan merges;
-// a finalize pass merges a group's chunks the same way. No E[x²] − E[x]² anywhere (inputs in 0..255 keep
-// full precision). The backward sums Σdy and Σdy·x̂ use the same chunked two-pass layout.
+// Statistics are reduced in two passes over a grid (chunk, segment·group): each workgroup turns one chunk of
+// one segment into (count, mean, M2) with per-invocation Welford updates and a shared-memory tree of Chan
+// merges; a finalize pass merges a group's chunks the same way. No E[x²] − E[x]² anywhere (inputs in 0..255
+// keep full precision). The backward sums Σdy and Σdy·x̂ use the same chunked two-pass layout.
+// Index arithmetic is per workgroup, not per element: on CPU adapters (lavapipe) a per-lane integer division
+// is a scalar loop over the SIMD lanes, which made these kernels run at a tenth of copy speed.
 import { kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
 
 const WG = 256;
+/** Reductions: invocations per workgroup (a power of two) and elements each one folds before the tree. */
+const RWG = 64;
+const PER = 32;
 const HEAD = /* wgsl */ `
 override WG: u32 = ${WG};
 fn merge(a: vec3f, b: vec3f) -> vec3f {
@@ -20,10 +25,20 @@ fn merge(a: vec3f, b: vec3f) -> vec3f {
   let f = b.x / n;
   return vec3f(n, a.y + d * f, a.z + b.z + d * d * a.x * f);
 }`;
+// Workgroup (cx, sg): chunk cx of segment s of group g, sg = g·nseg + s (folded into y, z). Its elements are
+// x[base + r] for r in [r0, r1), read r0 + t, r0 + t + WG, ... by invocation t.
 const RED = /* wgsl */ `
-struct P { G: u32, hw: u32, cnt: u32, seg: u32, per: u32, chunks: u32 }
+struct P { G: u32, hw: u32, nseg: u32, seg: u32, cps: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-fn at(g: u32, j: u32) -> u32 { let s = j / p.hw; return g * p.hw + s * p.seg + (j - s * p.hw); }`;
+override PER: u32 = ${PER};
+struct Chunk { g: u32, base: u32, r0: u32, r1: u32, out: u32, live: bool }
+fn chunk(wid: vec3u, nwg: vec3u) -> Chunk {
+  let sg = wid.y + wid.z * nwg.y;
+  let g = sg / p.nseg;
+  let r0 = wid.x * WG * PER;
+  let live = g < p.G;
+  return Chunk(g, g * p.hw + (sg % p.nseg) * p.seg, r0, select(r0, min(r0 + WG * PER, p.hw), live), sg * p.cps + wid.x, live);
+}`;
 const RED_ARGS = '@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32';
 /** Tree reduction of sh[0..WG) into sh[0] (every invocation must reach it). */
 const tree = (combine: string) => /* wgsl */ `
@@ -32,28 +47,27 @@ const tree = (combine: string) => /* wgsl */ `
     if (t < s) { sh[t] = ${combine}; }
     workgroupBarrier();
   }`;
-const ELEM_ARGS = '@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u';
-const ELEM_INDEX = 'let i = gid.x + gid.y * nwg.x * WG; if (i >= p.n) { return; }';
+// Elementwise kernels: workgroup (cx, plane) covers elements plane·hw + cx·WG + [0, WG) of one (n, c) plane,
+// whose group is plane % G (planes folded into y, z).
+const ELEM_ARGS = '@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) t: u32';
+const ELEM_INDEX = 'let plane = wid.y + wid.z * nwg.y; let r = wid.x * WG + t; if (r >= p.hw || plane >= p.planes) { return; } let i = plane * p.hw + r; let g = plane % p.G;';
 
 const statsPartial = kernel('norm.stats_partial', `${HEAD}${RED}
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> part: array<f32>;
 var<workgroup> sh: array<vec3f, WG>;
 @compute @workgroup_size(WG) fn main(${RED_ARGS}) {
-  let g = wid.y + wid.z * nwg.y;
-  if (g >= p.G) { return; }
-  let start = wid.x * WG * p.per;
-  let end = min(start + WG * p.per, p.cnt);
+  let c = chunk(wid, nwg);
   var a = vec3f(0.0);
-  for (var j = start + t; j < end; j += WG) {
-    let v = x[at(g, j)];
+  for (var r = c.r0 + t; r < c.r1; r += WG) {
+    let v = x[c.base + r];
     a.x += 1.0;
     let d = v - a.y;
     a.y += d / a.x;
     a.z += d * (v - a.y);
   }
   sh[t] = a;${tree('merge(sh[t], sh[t + s])')}
-  if (t == 0u) { let o = (g * p.chunks + wid.x) * 3u; part[o] = sh[0].x; part[o + 1u] = sh[0].y; part[o + 2u] = sh[0].z; }
+  if (t == 0u && c.live) { let o = c.out * 3u; part[o] = sh[0].x; part[o + 1u] = sh[0].y; part[o + 2u] = sh[0].z; }
 }`);
 
 const statsFinal = kernel('norm.stats_finalize', `${HEAD}
@@ -114,7 +128,7 @@ override WG: u32 = 64;
 }`);
 
 const applyK = kernel('norm.forward', `
-struct P { n: u32, hw: u32, G: u32 }
+struct P { planes: u32, hw: u32, G: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> coef: array<vec4f>;
@@ -122,7 +136,7 @@ struct P { n: u32, hw: u32, G: u32 }
 override WG: u32 = ${WG};
 @compute @workgroup_size(WG) fn main(${ELEM_ARGS}) {
   ${ELEM_INDEX}
-  let c = coef[(i / p.hw) % p.G];
+  let c = coef[g];
   y[i] = (x[i] - c.x) * c.z + c.w;
 }`);
 
@@ -133,19 +147,15 @@ const bwdPartial = kernel('norm.backward_partial', `${HEAD}${RED}
 @group(0) @binding(4) var<storage, read_write> part: array<vec2f>;
 var<workgroup> sh: array<vec2f, WG>;
 @compute @workgroup_size(WG) fn main(${RED_ARGS}) {
-  let g = wid.y + wid.z * nwg.y;
-  if (g >= p.G) { return; }
-  let c = coef[g];
-  let start = wid.x * WG * p.per;
-  let end = min(start + WG * p.per, p.cnt);
+  let c = chunk(wid, nwg);
+  let k = coef[min(c.g, p.G - 1u)];
   var a = vec2f(0.0);
-  for (var j = start + t; j < end; j += WG) {
-    let k = at(g, j);
-    let d = dy[k];
-    a += vec2f(d, d * (x[k] - c.x) * c.y);
+  for (var r = c.r0 + t; r < c.r1; r += WG) {
+    let d = dy[c.base + r];
+    a += vec2f(d, d * (x[c.base + r] - k.x) * k.y);
   }
   sh[t] = a;${tree('sh[t] + sh[t + s]')}
-  if (t == 0u) { part[g * p.chunks + wid.x] = sh[0]; }
+  if (t == 0u && c.live) { part[c.out] = sh[0]; }
 }`);
 
 const bwdFinal = kernel('norm.backward_finalize', `
@@ -166,7 +176,7 @@ var<workgroup> sh: array<vec2f, WG>;
 
 /** dx = scale·(dy − t·(Σdy + x̂·Σdy·x̂)/M); t = 1 with batch statistics, 0 with fixed (running) ones. */
 const bwdInput = kernel('norm.backward_input', `
-struct P { n: u32, hw: u32, G: u32, invM: f32, t: f32 }
+struct P { planes: u32, hw: u32, G: u32, invM: f32, t: f32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
@@ -176,7 +186,6 @@ struct P { n: u32, hw: u32, G: u32, invM: f32, t: f32 }
 override WG: u32 = ${WG};
 @compute @workgroup_size(WG) fn main(${ELEM_ARGS}) {
   ${ELEM_INDEX}
-  let g = (i / p.hw) % p.G;
   let c = coef[g];
   var d = dy[i];
   if (p.t != 0.0) {
@@ -222,18 +231,31 @@ export function groupsOf(shape: readonly number[], perChannel: boolean): Groups 
   return perChannel ? { G: C, C, hw, cnt: N * hw, seg: C * hw } : { G: N * C, C, hw, cnt: hw, seg: 0 };
 }
 
-function redGrid(gpu: Gpu, q: Groups): { per: number; chunks: number; wg: [number, number, number] } {
-  const per = Math.max(4, Math.ceil(q.cnt / (WG * 4096)));
-  const chunks = Math.max(1, Math.ceil(q.cnt / (WG * per)));
+/** Grid of the reductions: (chunks per segment, segments·groups folded into y, z). */
+function redGrid(gpu: Gpu, q: Groups): { p: { G: number; hw: number; nseg: number; seg: number; cps: number }; chunks: number; wg: [number, number, number] } {
+  const nseg = q.cnt / q.hw;
+  const cps = Math.max(1, Math.ceil(q.hw / (RWG * PER)));
+  const [y, z] = fold2(gpu, q.G * nseg);
+  return { p: { G: q.G, hw: q.hw, nseg, seg: q.seg, cps }, chunks: nseg * cps, wg: [cps, y, z] };
+}
+
+/** Grid of the elementwise kernels: (chunks of a plane, planes folded into y, z). */
+function elemGrid(gpu: Gpu, shape: readonly number[], q: Groups): { planes: number; wg: [number, number, number] } {
+  const planes = numel(shape) / Math.max(1, q.hw);
+  const [y, z] = fold2(gpu, planes);
+  return { planes, wg: [Math.ceil(q.hw / WG), y, z] };
+}
+
+function fold2(gpu: Gpu, n: number): [number, number] {
   const max = gpu.limits.maxComputeWorkgroupsPerDimension;
-  return { per, chunks, wg: [chunks, Math.min(q.G, max), Math.ceil(q.G / max)] };
+  return n <= max ? [Math.max(1, n), 1] : [max, Math.ceil(n / max)];
 }
 
 /** Per-group mean and biased variance, [G] each. */
 export function normStats(gpu: Gpu, x: RawTensor, q: Groups): { mean: RawTensor; var: RawTensor } {
-  const { per, chunks, wg } = redGrid(gpu, q);
+  const { p, chunks, wg } = redGrid(gpu, q);
   const part = gpu.empty([q.G, chunks, 3], 'norm partial statistics');
-  gpu.dispatch(statsPartial, { p: { G: q.G, hw: q.hw, cnt: q.cnt, seg: q.seg, per, chunks }, x, part }, wg);
+  gpu.dispatch(statsPartial, { p, x, part }, wg, { WG: RWG });
   const mean = gpu.empty([q.G], 'norm mean');
   const var_ = gpu.empty([q.G], 'norm variance');
   gpu.dispatch(statsFinal, { p: { G: q.G, chunks }, part, mean_: mean, var_ }, gpu.grid(q.G, 1));
@@ -257,17 +279,17 @@ export function updateRunningStats(gpu: Gpu, rm: RawTensor, rv: RawTensor, mean:
 
 /** y = (x − mean)·scale + bias per group. */
 export function normApply(gpu: Gpu, x: RawTensor, coef: RawTensor, q: Groups, what: string): RawTensor {
-  const n = numel(x.shape);
   const y = gpu.empty(x.shape, `${what} output`);
-  gpu.dispatch(applyK, { p: { n, hw: q.hw, G: q.G }, x, coef, y }, gpu.grid(n, WG));
+  const { planes, wg } = elemGrid(gpu, x.shape, q);
+  gpu.dispatch(applyK, { p: { planes, hw: q.hw, G: q.G }, x, coef, y }, wg);
   return y;
 }
 
 /** [G,2] per group: Σdy and Σdy·x̂. */
 export function normBackwardSums(gpu: Gpu, x: RawTensor, dy: RawTensor, coef: RawTensor, q: Groups): RawTensor {
-  const { per, chunks, wg } = redGrid(gpu, q);
+  const { p, chunks, wg } = redGrid(gpu, q);
   const part = gpu.empty([q.G, chunks, 2], 'norm partial gradient sums');
-  gpu.dispatch(bwdPartial, { p: { G: q.G, hw: q.hw, cnt: q.cnt, seg: q.seg, per, chunks }, x, dy, coef, part }, wg);
+  gpu.dispatch(bwdPartial, { p, x, dy, coef, part }, wg, { WG: RWG });
   const sums = gpu.empty([q.G, 2], 'norm gradient sums');
   gpu.dispatch(bwdFinal, { p: { G: q.G, chunks }, part, sums }, gpu.grid(q.G, 1));
   gpu.release(part);
@@ -277,10 +299,10 @@ export function normBackwardSums(gpu: Gpu, x: RawTensor, dy: RawTensor, coef: Ra
 /** Gradient w.r.t. x. With `sums` (batch statistics) the gradient flows through the mean and variance;
  *  without (fixed running statistics) it is scale·dy. */
 export function normBackwardInput(gpu: Gpu, x: RawTensor, dy: RawTensor, coef: RawTensor, sums: RawTensor | null, q: Groups, what: string): RawTensor {
-  const n = numel(x.shape);
   const dx = gpu.empty(x.shape, `${what} dx`);
-  const p = { n, hw: q.hw, G: q.G, invM: 1 / q.cnt, t: sums ? 1 : 0 };
-  gpu.dispatch(bwdInput, { p, x, dy, coef, sums: sums ?? coef, dx }, gpu.grid(n, WG));
+  const { planes, wg } = elemGrid(gpu, x.shape, q);
+  const p = { planes, hw: q.hw, G: q.G, invM: 1 / q.cnt, t: sums ? 1 : 0 };
+  gpu.dispatch(bwdInput, { p, x, dy, coef, sums: sums ?? coef, dx }, wg);
   return dx;
 }
 
