@@ -29,7 +29,7 @@ import { Adam } from '../src/train/adam.js';
 import { StyleTransferLoss } from '../src/train/perceptual-loss.js';
 import { Rng } from '../src/train/rng.js';
 import { convFilter, convTransposeFilter, loadGradients, nchwData, nhwcTensor, relL2, startPeer, tf, type Peer } from './tfjs-peer.js';
-import { convFlops, instanceNorm, ourLayout, paperConvs, tfGram, tfParams, tfStyleLoss, tfStyleNet, TfVgg16, type ConvSpec } from './tfjs-style-net.js';
+import { convFlops, convSpec, instanceNorm, ourLayout, paperConvs, tfGram, tfParams, tfStyleLoss, tfStyleNet, TfVgg16, type ConvSpec } from './tfjs-style-net.js';
 
 const TOLERANCE = 1e-3;
 /** The TF.js side, started once in main (the workload builders upload to it). */
@@ -162,35 +162,24 @@ async function compare(gpu: Gpu, w: Workload, runs: number, adapter: string): Pr
 
 // ---- op workloads ------------------------------------------------------------------------------------
 
-type ConvOp = { cin: number; cout: number; k: number; stride: number; pad: number; size: number; transpose?: boolean };
+/** Our conv of a spec (bias, zero padding) on x. */
+function ourConv(c: ConvSpec, x: Tensor, w: Tensor, b: Tensor): Tensor {
+  const opts = { stride: c.stride, padding: c.pad };
+  return c.transpose ? convTranspose2d(x, w, b, { ...opts, outputPadding: c.stride - 1 }) : conv2d(x, w, b, opts);
+}
 
-function convWorkload(gpu: Gpu, name: string, c: ConvOp): Workload {
-  const spec: ConvSpec = {
-    name,
-    transpose: !!c.transpose,
-    cin: c.cin,
-    cout: c.cout,
-    k: c.k,
-    stride: c.stride,
-    pad: c.pad,
-    inH: c.size,
-    inW: c.size,
-    outH: c.transpose ? c.size * c.stride : (c.size + 2 * c.pad - c.k) / c.stride + 1,
-    outW: c.transpose ? c.size * c.stride : (c.size + 2 * c.pad - c.k) / c.stride + 1,
-  };
+function convWorkload(gpu: Gpu, c: ConvSpec): Workload {
   return {
-    name,
+    name: c.name,
     level: 'op',
-    size: `${c.size}x${c.size}`,
-    flops: convFlops(spec),
+    size: `${c.inH}x${c.inW}`,
+    flops: convFlops(c),
     async build() {
-      const xs = [1, c.cin, c.size, c.size];
+      const xs = [1, c.cin, c.inH, c.inW];
       const ws = c.transpose ? [c.cin, c.cout, c.k, c.k] : [c.cout, c.cin, c.k, c.k];
-      const bound = 1 / Math.sqrt((c.transpose ? c.cout : c.cin) * c.k * c.k);
+      const bound = 1 / Math.sqrt(ws[1] * c.k * c.k);
       const [xd, wd, bd] = [uniform(numel(xs), -1, 1), uniform(numel(ws), -bound, bound), uniform(c.cout, -bound, bound)];
       const [x, wt, b] = [Tensor.from(gpu, xd, xs), Tensor.from(gpu, wd, ws), Tensor.from(gpu, bd, [c.cout])];
-      const opts = { stride: c.stride, padding: c.pad, outputPadding: c.transpose ? c.stride - 1 : 0 };
-      const ours = () => (c.transpose ? convTranspose2d(x, wt, b, opts) : conv2d(x, wt, b, opts));
       const tx = nhwcTensor(xd, xs);
       const tw = c.transpose ? convTransposeFilter(wd, ws) : convFilter(wd, ws);
       const tb = tf.tensor1d(bd);
@@ -198,9 +187,9 @@ function convWorkload(gpu: Gpu, name: string, c: ConvOp): Workload {
       // TF.js's best public paths: fused conv + bias; 'same' equals padding k/2 at stride 1.
       const theirs = () =>
         c.transpose
-          ? tf.add(tf.conv2dTranspose(tx, tw, [1, spec.outH, spec.outW, c.cout], c.stride, c.pad), tb)
+          ? tf.add(tf.conv2dTranspose(tx, tw, [1, c.outH, c.outW, c.cout], c.stride, c.pad), tb)
           : tf.fused.conv2d({ x: tx, filter: tw, bias: tb, strides: c.stride, pad: c.stride === 1 && 2 * c.pad === c.k - 1 ? 'same' : c.pad });
-      return opPair([x, wt, b], ours, theirs, [tx, tw, tb]);
+      return opPair([x, wt, b], () => ourConv(c, x, wt, b), theirs, [tx, tw, tb]);
     },
   };
 }
@@ -297,9 +286,7 @@ function netForwardWorkload(gpu: Gpu, size: number, runs: number): Workload {
       layers = [];
       for (const c of convs) {
         const x = Tensor.from(gpu, uniform(c.cin * c.inH * c.inW, -1, 1), [1, c.cin, c.inH, c.inW]);
-        const [wt, b] = [sd.get(`${c.name}.weight`)!, sd.get(`${c.name}.bias`)!];
-        const run = () =>
-          tidy(() => noGrad(() => void (c.transpose ? convTranspose2d(x, wt, b, { stride: c.stride, padding: c.pad, outputPadding: 1 }) : conv2d(x, wt, b, { stride: c.stride, padding: c.pad }))));
+        const run = () => tidy(() => noGrad(() => void ourConv(c, x, sd.get(`${c.name}.weight`)!, sd.get(`${c.name}.bias`)!)));
         const ts: number[] = [];
         for (let r = 0; r <= runs; r++) {
           const t = await timed(() => gpu.sync(), run);
@@ -472,10 +459,10 @@ async function main(): Promise<void> {
     const netSizes = quick ? [128] : [256, 512];
     const [trainSize, trainBatch] = quick ? [64, 2] : [256, 4];
     const all: Workload[] = [
-      convWorkload(gpu, 'conv3x3 128→128', { cin: 128, cout: 128, k: 3, stride: 1, pad: 1, size: 64 }),
-      convWorkload(gpu, 'conv9x9 3→32', { cin: 3, cout: 32, k: 9, stride: 1, pad: 4, size: 256 }),
-      convWorkload(gpu, 'conv9x9 32→3', { cin: 32, cout: 3, k: 9, stride: 1, pad: 4, size: 256 }),
-      convWorkload(gpu, 'deconv3x3 s2 128→64', { cin: 128, cout: 64, k: 3, stride: 2, pad: 1, size: 64, transpose: true }),
+      convWorkload(gpu, convSpec('conv3x3 128→128', 128, 128, 3, 1, 1, 64, 64)),
+      convWorkload(gpu, convSpec('conv9x9 3→32', 3, 32, 9, 1, 4, 256, 256)),
+      convWorkload(gpu, convSpec('conv9x9 32→3', 32, 3, 9, 1, 4, 256, 256)),
+      convWorkload(gpu, convSpec('deconv3x3 s2 128→64', 128, 64, 3, 2, 1, 64, 64, true)),
       instanceNormWorkload(gpu, 128, 64),
       ...netSizes.map((s) => netForwardWorkload(gpu, s, runs)),
       trainingWorkload(gpu, trainSize, trainBatch),

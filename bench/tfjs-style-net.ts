@@ -25,15 +25,20 @@ export interface ConvSpec {
   outW: number;
 }
 
+/** A conv's spec from its input size; transposed convs here have 2·pad = k − 1 and output padding stride − 1,
+ *  so they scale the size by the stride exactly (the style net's stride-½ convs). */
+export function convSpec(name: string, cin: number, cout: number, k: number, stride: number, pad: number, inH: number, inW: number, transpose = false): ConvSpec {
+  const out = (n: number) => (transpose ? n * stride : Math.floor((n + 2 * pad - k) / stride) + 1);
+  return { name, transpose, cin, cout, k, stride, pad, inH, inW, outH: out(inH), outW: out(inW) };
+}
+
 /** The convs of TransformerNet({variant: 'paper', width}) for an H×W input (multiples of 4), in order. */
 export function paperConvs(H: number, W: number, width: number): ConvSpec[] {
   if (H % 4 || W % 4) throw new Error(`paperConvs: ${H}×${W} is not a multiple of 4`);
   const out: ConvSpec[] = [];
-  let [h, w] = [H + 80, W + 80];
   const add = (name: string, cin: number, cout: number, k: number, stride: number, pad: number, transpose = false) => {
-    const [oh, ow] = transpose ? [h * stride, w * stride] : [(h + 2 * pad - k) / stride + 1, (w + 2 * pad - k) / stride + 1].map(Math.floor);
-    out.push({ name, transpose, cin, cout, k, stride, pad, inH: h, inW: w, outH: oh, outW: ow });
-    [h, w] = [oh, ow];
+    const prev = out.at(-1);
+    out.push(convSpec(name, cin, cout, k, stride, pad, prev?.outH ?? H + 80, prev?.outW ?? W + 80, transpose));
   };
   const c = width;
   add('conv1', 3, c, 9, 1, 4);
