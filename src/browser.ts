@@ -7,3 +7,4 @@ export type { Source } from './io/source.js';
 export { TensorPresenter, type PresentOptions } from './web/present.js';
 export { fitSize, grabFrame } from './web/frames.js';
 export { FrameStylizer, FpsMeter, type Look } from './web/stylizer.js';
+export { StyleTrainer, type StyleTrainerOptions } from './web/style-trainer.js';

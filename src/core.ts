@@ -35,3 +35,5 @@ export { runImageNetwork, type ImageNetwork, type TileOptions } from './api/tile
 export { DEFAULT_MODEL } from './api/default-model.js';
 export { Lbfgs, type LbfgsOptions, type LossClosure } from './train/lbfgs.js';
 export { gatys, GatysObjective, type GatysOptions, type GatysLosses } from './train/gatys.js';
+export { optimizationStep, NonFiniteLossError, type LossTerms } from './train/step.js';
+export { lossPlotSvg, plotSvg, type LossRecord, type PlotOptions, type PlotSeries } from './train/plot.js';

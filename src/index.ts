@@ -4,7 +4,7 @@ export * from './core.js';
 export { loadModel } from './api/model-node.js';
 export type { ModelSource } from './api/model.js';
 export { loadLossNetwork } from './nets/loss-network-node.js';
-export { train, TrainingStoppedError, type TrainOptions, type TrainProgress, type TrainResult, type LossTerms, type StepContext } from './train/trainer.js';
+export { train, TrainingStoppedError, type TrainOptions, type TrainProgress, type TrainResult, type StepContext } from './train/trainer.js';
 export { saveCheckpoint, loadCheckpoint, CheckpointError } from './train/checkpoint.js';
 export { ImageFolder, listImages, type ImageFolderOptions } from './train/dataset.js';
 export { trainStyle, type TrainStyleOptions, type TrainStyleResult } from './api/train-style.js';

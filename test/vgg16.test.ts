@@ -9,33 +9,14 @@ import type { Vgg16 } from '../src/nets/vgg16.js';
 import { errorOf } from './helpers/errors.js';
 import { useGpu } from './helpers/gpu.js';
 import { checkOp, relErr } from './helpers/opcheck.js';
+import { randomVgg } from './helpers/random-vgg.js';
 import { rng, uniform } from './helpers/rand.js';
 import { OrderedDict, f32, torchSave } from './helpers/torch-save.js';
 import { Tape, preprocessRef, vgg16Ref, type State, type V } from './reference/cnn.js';
 
 const gpu = useGpu();
 
-const CONVS: [number, number, number][] = [
-  [0, 3, 64], [2, 64, 64], [5, 64, 128], [7, 128, 128], [10, 128, 256], [12, 256, 256], [14, 256, 256],
-  [17, 256, 512], [19, 512, 512], [21, 512, 512], [24, 512, 512], [26, 512, 512], [28, 512, 512],
-];
 const TAP_INDEX: Record<string, number> = { relu1_2: 3, relu2_2: 8, relu3_3: 15, relu4_3: 22, relu5_3: 29 };
-
-/** Real VGG-16 shapes for the first `depth` convs, He-uniform weights and small biases (activations stay O(1)). */
-function randomVgg(depth: number, seed: number): State {
-  const r = rng(seed);
-  const state: State = new Map();
-  for (const [i, cin, cout] of CONVS.slice(0, depth)) {
-    const bound = Math.sqrt(6 / (cin * 9));
-    const w = new Float32Array(cout * cin * 9);
-    for (let k = 0; k < w.length; k++) w[k] = (2 * r() - 1) * bound;
-    const b = new Float32Array(cout);
-    for (let k = 0; k < cout; k++) b[k] = 0.1 * (2 * r() - 1);
-    state.set(`features.${i}.weight`, { data: w, shape: [cout, cin, 3, 3] });
-    state.set(`features.${i}.bias`, { data: b, shape: [cout] });
-  }
-  return state;
-}
 
 const image = (shape: number[], seed: number) => uniform(shape.reduce((a, b) => a * b, 1), rng(seed), 0, 255);
 

@@ -2,9 +2,8 @@
 // the optimizer, the data source and a loss function returning named scalar terms (one of them `total`); the
 // trainer runs the steps and owns everything around them:
 //
-//   per step   tidy scope { loss(ctx) → backward(total) → ONE readback of all terms (concatenated) → finite check →
-//              optimizer.step() → zeroGrad }. The readback happens every step, after backward is recorded, so the
-//              GPU runs forward+backward while we wait and a NaN/Inf is caught BEFORE the optimizer applies it.
+//   per step   optimizationStep (step.ts): tidy scope { loss(ctx) → backward(total) → ONE readback of all terms →
+//              finite check → optimizer.step() → zeroGrad }; a NaN/Inf is caught BEFORE the optimizer applies it.
 //   log        `<outDir>/loss.jsonl`, one line `{"step":N,"time":sec,"total":..,"<term>":..}` per step.
 //   progress   onProgress({step, steps, itPerSec, etaSec, elapsedSec, losses}); the trainer never prints.
 //   checkpoint `<outDir>/checkpoint.safetensors` every `checkpointEvery` steps, on abort and at the end,
@@ -18,23 +17,21 @@
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { noGrad, Tensor, tidyAsync } from '../autograd/tensor.js';
-import { fmtShape } from '../gpu/errors.js';
+import { Tensor, tidyAsync } from '../autograd/tensor.js';
 import { writeFileAtomic } from '../io/files.js';
 import type { Module } from '../layers/module.js';
-import { concat } from '../layers/spatial.js';
 import type { Adam } from './adam.js';
 import { loadCheckpoint, readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import type { BatchData, DataSource } from './dataset.js';
 import { lossPlotSvg, parseLossLog, type LossRecord } from './plot.js';
 import { Rng } from './rng.js';
+import { NonFiniteLossError, optimizationStep, type LossTerms } from './step.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const LOSS_LOG_FILE = 'loss.jsonl';
 export const LOSS_PLOT_FILE = 'loss.svg';
 
-/** Named scalar ([1]) loss terms; `total` is the one differentiated, the others are logged. */
-export type LossTerms = { total: Tensor } & Record<string, Tensor>;
+export type { LossTerms } from './step.js';
 
 export interface StepContext {
   /** The step being computed, 1-based (after it, `step` steps are done). */
@@ -152,17 +149,6 @@ async function writePlot(logPath: string, plotPath: string): Promise<void> {
   await writeFileAtomic(plotPath, lossPlotSvg(records));
 }
 
-/** Reads every term with one readback (the [1] terms concatenated). */
-async function readTerms(terms: [string, Tensor][]): Promise<Record<string, number>> {
-  const all = terms.length === 1 ? terms[0][1] : noGrad(() => concat(terms.map(([, t]) => t), 0));
-  const v = await all.data();
-  return Object.fromEntries(terms.map(([k], i) => [k, v[i]]));
-}
-
-function describeValue(v: number): string {
-  return Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity';
-}
-
 export async function train(opts: TrainOptions): Promise<TrainResult> {
   const { model, optimizer, outDir } = opts;
   const steps = count(opts.steps, 'steps');
@@ -214,6 +200,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     await opts.onCheckpoint?.({ step: s, path: ckptPath });
   };
 
+  const nextBatch = () => {
+    if (!data) throw new Error('train: the loss asked for a batch, but no data source was given');
+    return data.next();
+  };
   try {
     optimizer.zeroGrad();
     while (step < steps) {
@@ -222,51 +212,25 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
         break;
       }
       const s = step + 1;
-      const values = await tidyAsync(async () => {
-        const nextBatch = () => {
-          if (!data) throw new Error('train: the loss asked for a batch, but no data source was given');
-          return data.next();
-        };
-        const ctx: StepContext = {
-          step: s,
-          steps,
-          rng,
-          optimizer,
-          nextBatch,
-          batch: async () => {
-            const b = await nextBatch();
-            return Tensor.from(model.gpu, b.data, b.shape);
-          },
-        };
-        const terms = await opts.loss(ctx);
-        if (!terms || !(terms.total instanceof Tensor)) throw new Error(`train: the loss function must return named scalar tensors including 'total'`);
-        const list = Object.entries(terms);
-        for (const [k, t] of list) {
-          if (!(t instanceof Tensor) || t.size !== 1) {
-            throw new Error(`train: loss term '${k}' must be a scalar tensor of shape [1], got ${t instanceof Tensor ? fmtShape(t.shape) : typeof t}`);
-          }
-        }
-        terms.total.backward();
-        const v = await readTerms(list);
-        // Name a component rather than the total when both are bad.
-        const bad = [...list.filter(([k]) => k !== 'total'), ...list.filter(([k]) => k === 'total')].find(([k]) => !Number.isFinite(v[k]));
-        if (bad) {
-          optimizer.zeroGrad();
-          const [k] = bad;
-          const where = lastCkpt !== null ? `the last good checkpoint (step ${lastCkpt}) is at ${ckptPath}` : 'no checkpoint has been written yet';
-          throw new TrainingStoppedError(
-            `training stopped at step ${s}: loss term '${k}' is ${describeValue(v[k])}; ${where}`,
-            s,
-            k,
-            v[k],
-            lastCkpt !== null ? ckptPath : null,
-            lastCkpt,
-          );
-        }
-        optimizer.step();
-        optimizer.zeroGrad();
-        return v;
-      });
+      const ctx: StepContext = {
+        step: s,
+        steps,
+        rng,
+        optimizer,
+        nextBatch,
+        batch: async () => {
+          const b = await nextBatch();
+          return Tensor.from(model.gpu, b.data, b.shape);
+        },
+      };
+      let values: Record<string, number>;
+      try {
+        values = await optimizationStep(optimizer, () => opts.loss(ctx));
+      } catch (e) {
+        if (!(e instanceof NonFiniteLossError)) throw e;
+        const where = lastCkpt !== null ? `the last good checkpoint (step ${lastCkpt}) is at ${ckptPath}` : 'no checkpoint has been written yet';
+        throw new TrainingStoppedError(`training stopped at step ${s}: ${e.message}; ${where}`, s, e.term, e.value, lastCkpt !== null ? ckptPath : null, lastCkpt);
+      }
       step = s;
       losses = values;
       const t = now();

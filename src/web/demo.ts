@@ -3,6 +3,8 @@
 // Built to dist/web/demo.js; '../browser.js' becomes the library bundle (./perceptual.js) at build time.
 // Only the library entry is imported, so the page runs on exactly the published bundle (one copy of the tape).
 import { FrameStylizer, Gpu, TensorPresenter, fitSize, grabFrame, loadModel, type Look, type TransformerNet } from '../browser.js';
+import { el } from './dom.js';
+import { setupTrainPanel } from './train-panel.js';
 
 /** An entry of dist/web/models.json (written by scripts/build-web.ts from models/). */
 export interface ModelEntry {
@@ -15,12 +17,6 @@ export interface ModelEntry {
 }
 
 type FrameSource = { kind: 'image'; name: string; bitmap: ImageBitmap } | { kind: 'video'; name: string; video: HTMLVideoElement; stream: MediaStream };
-
-const el = <T extends HTMLElement>(id: string): T => {
-  const e = document.getElementById(id);
-  if (!e) throw new Error(`demo: #${id} is missing from the page`);
-  return e as T;
-};
 
 const ui = {
   adapter: el<HTMLElement>('adapter'),
@@ -82,20 +78,21 @@ async function main(): Promise<void> {
   const sourceSize = (s: FrameSource): [number, number] =>
     s.kind === 'image' ? [s.bitmap.width, s.bitmap.height] : [s.video.videoWidth, s.video.videoHeight];
 
-  /** One frame of the current source through the network onto the canvas. */
-  const step = async () => {
+  /** One frame of the current source through the page's network (or `using`, a preview) onto the canvas. */
+  const step = async (using?: TransformerNet) => {
     if (busy) {
-      again = true;
+      if (!using) again = true; // a preview is skipped, a change is not
       return;
     }
-    if (!net || !source) return;
+    const model = using ?? net;
+    if (!model || !source) return;
     const [sw, sh] = sourceSize(source);
     if (!sw || !sh) return; // a video without its first frame yet
     busy = true;
     try {
       const [w, h] = fitSize(sw, sh, Number(ui.size.value));
       const image = grabFrame(source.kind === 'image' ? source.bitmap : source.video, w, h, ui.input);
-      await stylizer.run(net, image, look());
+      await stylizer.run(model, image, look());
       frames++;
       const fps = stylizer.meter.fps;
       ui.fps.textContent = `${w}×${h}: ${stylizer.lastMs.toFixed(0)} ms per frame` + (fps ? `, ${fps.toFixed(1)} fps` : '');
@@ -103,7 +100,7 @@ async function main(): Promise<void> {
       document.body.dataset.frames = String(frames);
       const continuous = source.kind === 'video' || ui.loop.checked;
       if (continuous) setState('running', `Stylizing ${source.name} (${w}×${h})`);
-      else {
+      else if (!using) {
         document.body.dataset.image = source.name;
         setState('done', `Stylized ${source.name} (${w}×${h})`);
       }
@@ -170,10 +167,21 @@ async function main(): Promise<void> {
     await video.play();
     await show({ kind: 'video', name: 'webcam', video, stream });
   }));
-  ui.size.addEventListener('change', guard(step));
+  ui.size.addEventListener('change', guard(() => step()));
   ui.loop.addEventListener('change', guard(async () => {
     if (ui.loop.checked) await loop();
   }));
+  setupTrainPanel(gpu, {
+    preview: (m) => step(m),
+    adopt: async (m, name, url) => {
+      net?.dispose();
+      net = m;
+      ui.model.add(new Option(name, url, true, true));
+      await step();
+    },
+    fail: (e) => console.error(e),
+  });
+
   const restyle = () => {
     ui.strengthValue.value = Number(ui.strength.value).toFixed(2);
     stylizer.redraw(look()); // no network run: the shader blends input and output

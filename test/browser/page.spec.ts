@@ -1,7 +1,8 @@
 // The demo page in headless Chromium: WebGPU adapter present (none fails), the example image (128 px wide)
 // uploaded through the page and stylized with the default model, the canvas (drawn from the GPU buffer) read
 // back and compared with the same model run by the library in Node; strength and colour preservation in the
-// render shader against stylizeImage's; the webcam loop; a screenshot in test-results/browser/page.png.
+// render shader against stylizeImage's; the webcam loop; training a small model in the page against the same
+// trainer in Node; a screenshot in test-results/browser/page.png.
 import { mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
@@ -11,12 +12,17 @@ import { loadModel } from '../../src/api/model-node.js';
 import { runImageNetwork } from '../../src/api/tiled.js';
 import { stylizeImage, type StylizeOptions } from '../../src/api/stylize.js';
 import { toRGBA, type Image } from '../../src/io/image.js';
+import { readSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
+import { loadLossNetwork } from '../../src/nets/loss-network.js';
+import { loadTransformerNet } from '../../src/nets/model-file.js';
+import { StyleTrainer } from '../../src/web/style-trainer.js';
 import { decodeImage, encodeImage, readImage } from '../../src/io/image-node.js';
 import { resize } from '../../src/io/resize.js';
 import type { TransformerNet } from '../../src/nets/transformer-net.js';
 import { buildWeb } from '../../scripts/build-web.js';
 import { serveWeb, type WebServer } from '../../scripts/serve-web.js';
 import { useGpu } from '../helpers/gpu.js';
+import { randomVgg } from '../helpers/random-vgg.js';
 import { launchChromium } from './chromium.js';
 
 const SCREENSHOT = resolve('test-results/browser/page.png');
@@ -136,6 +142,61 @@ describe('demo page in headless Chromium (WebGPU)', () => {
     console.log(`webcam: ${await page.textContent('#fps')}`);
     expect(fps).toBeGreaterThan(0);
     expect(await page.textContent('#status')).toMatch(/Stylizing webcam/);
+    expect(pageErrors).toEqual([]);
+  });
+
+  it('trains a small style model in the page like the trainer in Node, with progress and loss curve', async () => {
+    // A loss network file as a user would choose it: VGG-16 up to relu2_2 (random weights keep the file small).
+    const weights = writeSafetensors(randomVgg(4, 1));
+    const style = await encodeImage(resize(fixture, 48, 36), 'png');
+    const [steps, size, width] = [3, 32, 4];
+    // A still image instead of the webcam, so the page's frames do not compete with training.
+    await page.setInputFiles('#image-file', { name: 'still.png', mimeType: 'image/png', buffer: Buffer.from(png) });
+    await waitFor('done', '[data-image="still.png"]');
+    await page.click('#train-panel summary');
+    await page.setInputFiles('#train-style', { name: 'style.png', mimeType: 'image/png', buffer: Buffer.from(style) });
+    await page.setInputFiles('#train-contents', { name: FIXTURE, mimeType: 'image/png', buffer: Buffer.from(png) });
+    await page.selectOption('#train-net', 'vgg16');
+    await page.setInputFiles('#train-weights', { name: 'vgg16-relu2_2.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(weights) });
+    await page.fill('#train-steps', String(steps));
+    await page.fill('#train-size', String(size));
+    await page.fill('#train-width', String(width));
+    await page.click('#train-start');
+    await page.waitForSelector('body[data-train="done"], body[data-train="error"]', { timeout: 240_000 });
+    expect(await page.getAttribute('body', 'data-train'), `training: ${await page.textContent('#train-status')}`).toBe('done');
+    console.log(`page training: ${await page.textContent('#train-status')}`);
+    expect(await page.getAttribute('#train-progress', 'value')).toBe(String(steps));
+    expect(await page.locator('#train-plot svg path.series').count()).toBeGreaterThan(0);
+    expect(await page.locator('#model option:checked').textContent()).toBe(`trained in the page (${steps} steps)`);
+
+    // The same training in Node: same seed, images and weights, so the first step's losses agree to float
+    // rounding (later steps too, loosely: Adam's first steps are sign-like and amplify tiny differences).
+    const records = await page.evaluate(() => (window as unknown as { perceptualTraining: { records: Record<string, number>[] } }).perceptualTraining.records);
+    const lossNet = await loadLossNetwork(gpu(), 'vgg16', weights);
+    const trainer = new StyleTrainer(gpu(), { style: await decodeImage(style), contents: [fixture], lossNet, size, width });
+    try {
+      for (let i = 0; i < steps; i++) await trainer.trainStep();
+      console.log(`losses, page vs Node: ${JSON.stringify(records)} vs ${JSON.stringify(trainer.records)}`);
+      expect(records.map((r) => r.step)).toEqual([1, 2, 3]);
+      for (const k of ['total', 'content', 'style', 'tv']) {
+        expect(Math.abs(records[0][k] - trainer.records[0][k]) / Math.abs(trainer.records[0][k]), k).toBeLessThan(1e-3);
+        for (const r of records) expect(Number.isFinite(r[k]), k).toBe(true);
+      }
+    } finally {
+      trainer.dispose();
+      lossNet.dispose();
+    }
+
+    // The download is a model file loadModel reads, with what it was trained with.
+    const href = (await page.getAttribute('#train-download', 'href'))!;
+    const bytes = new Uint8Array(await page.evaluate(async (url) => Array.from(new Uint8Array(await (await fetch(url)).arrayBuffer())), href));
+    expect(JSON.parse(readSafetensors(bytes).metadata.training)).toMatchObject({ steps, width, size, trainedIn: 'browser' });
+    const trained = loadTransformerNet(gpu(), bytes);
+    try {
+      expect([trained.variant, trained.width]).toEqual(['paper', width]);
+    } finally {
+      trained.dispose();
+    }
     expect(pageErrors).toEqual([]);
   });
 });
