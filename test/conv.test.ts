@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { Tensor, tidy } from '../src/autograd/tensor.js';
+import { Gpu } from '../src/gpu/index.js';
 import { ShapeError } from '../src/gpu/errors.js';
 import { Conv2d, ConvTranspose2d, conv2d, convTranspose2d } from '../src/layers/conv.js';
 import { useGpu } from './helpers/gpu.js';
@@ -190,6 +192,21 @@ describe('convTranspose2d', () => {
       );
       expect(() => convTranspose2d(Tensor.zeros(g, [1, 4, 1, 1]), w4, null, { padding: 2 })).toThrow('convTranspose2d: output size');
     });
+  });
+});
+
+describe('conv2d and convTranspose2d with the other workgroup size of the tiled kernels', () => {
+  // The adapter's default is its SIMD width on a CPU adapter (8 on lavapipe) and 64 on a GPU; the same kernels
+  // at the other size (a different lane-to-tile mapping and grid) must give the same results.
+  let alt: Gpu | null = null;
+  beforeAll(async () => {
+    alt = await Gpu.create({ tileWorkgroup: gpu().tileWorkgroup === 64 ? 8 : 64 });
+  }, 60_000);
+  afterAll(() => alt?.destroy());
+  it('every conv2d and convTranspose2d case, forward and gradients', async () => {
+    expect(alt!.tileWorkgroup).not.toBe(gpu().tileWorkgroup);
+    for (const [i, c] of CONV_CASES.entries()) await checkOp(alt!, convCase(c, 100 + 10 * i));
+    for (const [i, c] of CONVT_CASES.entries()) await checkOp(alt!, convTCase(c, 500 + 10 * i));
   });
 });
 

@@ -59,7 +59,6 @@ export function repackWeight(gpu: Gpu, w: RawTensor, layout: WeightLayout, Kp: n
   return wt;
 }
 
-const DW_WG = 64;
 const DW_TA = 8;
 const DW_TQ = 4;
 /** Pixels of A per workgroup before the reduction is split across workgroups. */
@@ -78,7 +77,7 @@ struct P {
 @group(0) @binding(1) var<storage, read> A: array<f32>;
 @group(0) @binding(2) var<storage, read> B: array<f32>;
 @group(0) @binding(3) var<storage, read_write> part: array<f32>;
-override WG: u32 = ${DW_WG};
+override WG: u32 = 64; // gpu.tileWorkgroup
 override TA: u32 = ${DW_TA}; // rows of dW (channels of A) per invocation, at most 16
 override TQ: u32 = ${DW_TQ}; // columns of dW (flattened b, kh, kw) per invocation, at most 8
 const MAXA = 16u;
@@ -176,7 +175,8 @@ export function convWeightGrad(gpu: Gpu, a: RawTensor, b: RawTensor, kH: number,
   const splitsCap = Math.max(1, Math.min(maxZ, Math.floor(DW_MAX_PARTIAL / total)));
   const rowsPer = Math.ceil(rows / Math.min(wanted, splitsCap, rows));
   const splits = Math.ceil(rows / rowsPer);
-  const qGroups = Math.ceil(Q / (DW_TQ * DW_WG));
+  const wg = gpu.tileWorkgroup;
+  const qGroups = Math.ceil(Q / (DW_TQ * wg));
   const [gx, gy] = fold(gpu, Math.ceil(Ca / DW_TA) * qGroups, what);
   const dw = gpu.empty([Ca, Cb, kH, kW], `${what} weight grad`);
   const out = splits === 1 ? dw : gpu.empty([splits, total], `${what} weight grad partials`);
@@ -184,6 +184,7 @@ export function convWeightGrad(gpu: Gpu, a: RawTensor, b: RawTensor, kH: number,
     weightGrad,
     { p: { N, Ca, Ha, Wa, Cb, Hb, Wb, KH: kH, KW: kW, stride, pad: padding, qGroups, rowsPer, total }, A: a, B: b, part: out },
     [gx, gy, splits],
+    { WG: wg },
   );
   if (splits > 1) {
     gpu.dispatch(sumSplits, { p: { total, splits }, part: out, dw }, gpu.grid(total, 256));

@@ -16,7 +16,6 @@ import { kernel, type Gpu, type RawTensor } from '../gpu/index.js';
 import { checkGridZ, convBiasGrad, convWeightGrad, fold, repackWeight } from './conv-common.js';
 import { conv2dForward } from './conv2d.js';
 
-const WG = 64;
 const TV = 2;
 const TP = 8;
 
@@ -31,7 +30,7 @@ struct P {
 @group(0) @binding(2) var<storage, read> wt: array<vec4f>; // [Cin·kH·kW][Kv] vec4s of output channels
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-override WG: u32 = ${WG};
+override WG: u32 = 64; // gpu.tileWorkgroup
 override TV: u32 = ${TV}; // vec4 channel groups per invocation, at most 4
 override TP: u32 = ${TP}; // output pixels (same row, same phase) per invocation, at most 16
 const MAXV = 4u;
@@ -131,7 +130,8 @@ export function convTranspose2dForward(
   const wt = repackWeight(gpu, w, 'IOHW', Kv * 4, what);
   const rowsPP = Math.ceil(OH / stride);
   const tilesPR = Math.ceil(Math.ceil(OW / stride) / TP);
-  const groupsPP = Math.ceil((rowsPP * tilesPR) / WG);
+  const wg = gpu.tileWorkgroup;
+  const groupsPP = Math.ceil((rowsPP * tilesPR) / wg);
   const [gx, gy] = fold(gpu, stride * stride * groupsPP, what);
   checkGridZ(gpu, N * coTiles, what);
   const y = gpu.empty([N, K, OH, OW], `${what} output`);
@@ -145,7 +145,7 @@ export function convTranspose2dForward(
       y,
     },
     [gx, gy, N * coTiles],
-    { TV: tv },
+    { TV: tv, WG: wg },
   );
   gpu.release(wt);
   return y;

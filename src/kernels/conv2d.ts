@@ -11,7 +11,6 @@
 import { kernel, type Gpu, type RawTensor } from '../gpu/index.js';
 import { checkGridZ, convBiasGrad, convWeightGrad, fold, repackWeight, type WeightLayout } from './conv-common.js';
 
-const WG = 64;
 /** vec4 groups of output channels per invocation (4·TV channels). */
 const TV = 2;
 /** Output pixels per invocation, along a row. */
@@ -29,7 +28,7 @@ struct P {
 @group(0) @binding(2) var<storage, read> wt: array<vec4f>; // [Cin·kH·kW][Kv] vec4s of output channels
 @group(0) @binding(3) var<storage, read> b: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-override WG: u32 = ${WG};
+override WG: u32 = 64; // gpu.tileWorkgroup
 override TV: u32 = ${TV}; // vec4 channel groups per invocation, at most 4
 override TP: u32 = ${TP}; // output pixels per invocation, at most 16
 override KH: u32 = 3;
@@ -127,14 +126,15 @@ export function conv2dForward(
   const Kv = coTiles * tv;
   const wt = repackWeight(gpu, w, layout, Kv * 4, what);
   const tilesW = Math.ceil(OW / tp);
-  const [gx, gy] = fold(gpu, Math.ceil((OH * tilesW) / WG), what);
+  const wg = gpu.tileWorkgroup;
+  const [gx, gy] = fold(gpu, Math.ceil((OH * tilesW) / wg), what);
   checkGridZ(gpu, N * coTiles, what);
   const y = gpu.empty([N, K, OH, OW], `${what} output`);
   gpu.dispatch(
     forward,
     { p: { C, H, W, K, OH, OW, padH, padW, tilesW, coTiles, Kv, hasBias: b ? 1 : 0 }, x, wt, b: b ?? x, y },
     [gx, gy, N * coTiles],
-    { KH, KW, S: stride, KWC: kwc, TP: tp, TV: tv },
+    { KH, KW, S: stride, KWC: kwc, TP: tp, TV: tv, WG: wg },
   );
   gpu.release(wt);
   return y;
