@@ -2,8 +2,8 @@
 // step (network forward, loss network, backward, Adam), from timestamp queries (Gpu.startProfile), as a table
 // sorted by time with GFLOP/s for the convolutions and GB/s (bytes of the tensors bound) for the rest.
 //
-//   npx tsx bench/profile-net.ts [--size 256] [--train-size 256] [--batch 4] [--width 32] [--skip forward|train]
-//                                [--top 30] [--json FILE]
+//   npx tsx bench/profile-net.ts [--size 256] [--train-size 256] [--batch 4] [--width 32] [--skip forward|train|sr]
+//                                [--sr-size 288] [--sr-loss feat|pixel] [--top 30] [--json FILE]
 //
 // While profiling, every dispatch runs in a compute pass of its own (the timestamps bracket passes), so the sum
 // is a little above an unprofiled run; the wall time of unprofiled runs is printed alongside. The training step
@@ -18,6 +18,11 @@ import { Gpu, numel } from '../src/gpu/index.js';
 import type { ProfileRecord } from '../src/gpu/profiler.js';
 import { lossNetworkFromTensors } from '../src/nets/loss-network.js';
 import { TransformerNet } from '../src/nets/transformer-net.js';
+import { SRNet } from '../src/nets/sr-net.js';
+import { makeLowRes } from '../src/api/train-sr.js';
+import { add, mulScalar } from '../src/layers/elementwise.js';
+import { mseLoss, totalVariation } from '../src/layers/loss.js';
+import { featureLoss, targetFeatures } from '../src/train/perceptual-loss.js';
 import { Adam } from '../src/train/adam.js';
 import { StyleTransferLoss } from '../src/train/perceptual-loss.js';
 import { Rng } from '../src/train/rng.js';
@@ -29,6 +34,8 @@ const { values: a } = parseArgs({
     batch: { type: 'string', default: '4' },
     width: { type: 'string', default: '32' },
     skip: { type: 'string', multiple: true, default: [] },
+    'sr-size': { type: 'string', default: '288' },
+    'sr-loss': { type: 'string', default: 'feat' },
     top: { type: 'string', default: '30' },
     json: { type: 'string' },
   },
@@ -129,6 +136,37 @@ function randomVgg16(gpu: Gpu) {
   return lossNetworkFromTensors(gpu, 'vgg16', { tensors, metadata: {} }, { file: 'random VGG-16' });
 }
 
+/** Profiles one training step (net → loss → backward → Adam) after two unprofiled ones (their median wall time). */
+async function profileStep(title: string, opt: Adam, forward: (label: (phase: string) => void) => Tensor, lossOf: (y: Tensor) => Tensor): Promise<Row[]> {
+  const step = (label: (phase: string) => void) =>
+    tidy(() => {
+      label('net');
+      const y = forward(label);
+      label('loss');
+      const total = lossOf(y);
+      label('backward');
+      total.backward();
+      label('adam');
+      opt.step();
+      opt.zeroGrad();
+    });
+  const wallMs = await wall(gpu, 2, () => step(() => {}));
+  gpu.startProfile();
+  step((phase) => (gpu.profileLabel = phase));
+  const recs = await gpu.stopProfile();
+  const convLayers: { name: string; x: string; y: string }[] = [];
+  for (const r of recs) {
+    if (r.label === 'net' && /^conv(2d|Transpose2d)\.forward/.test(r.kernel)) convLayers.push({ name: `net conv ${convLayers.length + 1}`, x: String(r.shapes.x), y: String(r.shapes.y) });
+  }
+  // A backward kernel of a forward conv binds both that conv's input-shaped and output-shaped tensors.
+  const where = (r: ProfileRecord) => {
+    if (r.label !== 'backward') return '';
+    const bound = new Set(Object.values(r.shapes).map(String));
+    return convLayers.find((c) => bound.has(c.x) && bound.has(c.y))?.name ?? '';
+  };
+  return table(title, recs, where, wallMs);
+}
+
 const gpu = await Gpu.create();
 console.log(`adapter: ${gpu.adapterInfo.description || gpu.adapterInfo.device} (${gpu.adapterInfo.architecture})`);
 const wr = new Rng(2);
@@ -161,36 +199,37 @@ if (!a.skip.includes('train')) {
   styleImg.dispose();
   const opt = new Adam(net.parameters());
   const x = noise(gpu, [batch, 3, trainSize, trainSize], 5);
-  const convLayers: { name: string; x: string; y: string }[] = [];
-  const step = (label: (phase: string) => void) =>
-    tidy(() => {
-      label('net');
-      const y = net.forward(x);
-      label('loss');
-      const terms = loss.compute(y, x);
-      label('backward');
-      terms.total.backward();
-      label('adam');
-      opt.step();
-      for (const p of net.parameters()) p.zeroGrad();
-    });
-  const wallMs = await wall(gpu, 2, () => step(() => {}));
-  gpu.startProfile();
-  step((phase) => (gpu.profileLabel = phase));
-  const recs = await gpu.stopProfile();
-  for (const r of recs) {
-    if (r.label === 'net' && /^conv(2d|Transpose2d)\.forward/.test(r.kernel)) convLayers.push({ name: `net conv ${convLayers.length + 1}`, x: String(r.shapes.x), y: String(r.shapes.y) });
-  }
-  // A backward kernel of a forward conv binds both that conv's input-shaped and output-shaped tensors.
-  const where = (r: ProfileRecord) => {
-    if (r.label !== 'backward') return '';
-    const bound = new Set(Object.values(r.shapes).map(String));
-    return convLayers.find((c) => bound.has(c.x) && bound.has(c.y))?.name ?? '';
-  };
-  out.train = table(`style training step, batch ${batch} at ${trainSize}×${trainSize}, VGG-16 loss`, recs, where, wallMs);
+  out.train = await profileStep(`style training step, batch ${batch} at ${trainSize}×${trainSize}, VGG-16 loss`, opt, () => net.forward(x), (y) => loss.compute(y, x).total);
+  opt.dispose();
   x.dispose();
   loss.dispose();
   vgg.dispose();
+}
+if (!a.skip.includes('sr')) {
+  const hrSize = Number(a['sr-size']);
+  const sr = new SRNet(gpu, { scale: 4, rand: () => wr.next() });
+  sr.train();
+  const vgg = a['sr-loss'] === 'feat' ? randomVgg16(gpu) : null;
+  const opt = new Adam(sr.parameters());
+  const hr = noise(gpu, [batch, 3, hrSize, hrSize], 6);
+  out.sr = await profileStep(
+    `SR ×4 training step, batch ${batch} at ${hrSize}×${hrSize}, ${vgg ? 'l_feat (VGG-16 relu2_2)' : 'l_pixel'}`,
+    opt,
+    (label) => {
+      label('lowres');
+      const lr = makeLowRes(gpu, hr, 4);
+      label('net');
+      return sr.forward(lr);
+    },
+    (y) => {
+      const feat = vgg ? featureLoss(vgg, y, targetFeatures(vgg, hr, ['relu2_2']), ['relu2_2']) : mseLoss(y, hr);
+      return add(feat, mulScalar(totalVariation(y), 1e-6));
+    },
+  );
+  hr.dispose();
+  opt.dispose();
+  vgg?.dispose();
+  sr.dispose();
 }
 if (a.json) writeFileSync(a.json, JSON.stringify(out, null, 1));
 net.dispose();

@@ -60,7 +60,7 @@ export function repackWeight(gpu: Gpu, w: RawTensor, layout: WeightLayout, Kp: n
 }
 
 const DW_TA = 8;
-const DW_TQ = 4;
+const DW_TQ = 8;
 /** Pixels of A per workgroup before the reduction is split across workgroups. */
 const DW_CHUNK = 1024;
 /** Cap on the partial-sum buffer (floats). */
@@ -176,15 +176,17 @@ export function convWeightGrad(gpu: Gpu, a: RawTensor, b: RawTensor, kH: number,
   const rowsPer = Math.ceil(rows / Math.min(wanted, splitsCap, rows));
   const splits = Math.ceil(rows / rowsPer);
   const wg = gpu.tileWorkgroup;
+  // Fewer rows than the tile (the 3-channel dy of an output conv) take a shorter tile, not idle registers.
+  const ta = Math.min(DW_TA, Ca);
   const qGroups = Math.ceil(Q / (DW_TQ * wg));
-  const [gx, gy] = fold(gpu, Math.ceil(Ca / DW_TA) * qGroups, what);
+  const [gx, gy] = fold(gpu, Math.ceil(Ca / ta) * qGroups, what);
   const dw = gpu.empty([Ca, Cb, kH, kW], `${what} weight grad`);
   const out = splits === 1 ? dw : gpu.empty([splits, total], `${what} weight grad partials`);
   gpu.dispatch(
     weightGrad,
     { p: { N, Ca, Ha, Wa, Cb, Hb, Wb, KH: kH, KW: kW, stride, pad: padding, qGroups, rowsPer, total }, A: a, B: b, part: out },
     [gx, gy, splits],
-    { WG: wg },
+    { WG: wg, TA: ta },
   );
   if (splits > 1) {
     gpu.dispatch(sumSplits, { p: { total, splits }, part: out, dw }, gpu.grid(total, 256));
