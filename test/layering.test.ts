@@ -47,4 +47,10 @@ describe('layering', () => {
     );
     expect(offenders).toEqual([]);
   });
+
+  it('only src/gpu writes to the queue: every upload goes through Gpu.upload, so a capture records it', () => {
+    const presenter = join('src', 'web', 'present.ts'); // its own render parameters, never part of a capture
+    const writers = files('src').filter((f) => area(f) !== 'gpu' && f !== presenter && /\.queue\.(writeBuffer|submit)\(/.test(readFileSync(f, 'utf8')));
+    expect(writers).toEqual([]);
+  });
 });

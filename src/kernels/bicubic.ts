@@ -63,7 +63,7 @@ export function uploadResample(gpu: Gpu, m: ResampleSpec, what = 'resample'): Re
     if (!(Number.isInteger(j) && j >= 0 && j < m.inSize)) throw new Error(`${what}: index ${j} out of range 0..${m.inSize - 1}`);
   }
   // The runtime uploads Float32Array bytes as they are: the u32 indices travel as their bit pattern.
-  const idx = gpu.upload(new Float32Array(Uint32Array.from(m.indices).buffer), [n], `${what} indices`);
+  const idx = gpu.upload(Uint32Array.from(m.indices), [n], `${what} indices`);
   const w = gpu.upload(Float32Array.from(m.weights), [n], `${what} weights`);
   return { inSize: m.inSize, outSize: m.outSize, taps: m.taps, idx, w };
 }

@@ -51,10 +51,7 @@ const backward = kernel('channelAffine.backward', `${HEAD}
 }`);
 
 function uploadU32(gpu: Gpu, values: readonly number[], what: string): RawTensor {
-  const t = gpu.empty([values.length], what);
-  const u = Uint32Array.from(values);
-  if (u.length > 0) gpu.device.queue.writeBuffer(t.buffer, 0, u.buffer, u.byteOffset, u.byteLength);
-  return t;
+  return gpu.upload(Uint32Array.from(values), [values.length], what);
 }
 
 /** x [N, Ci, ...] → y [N, Co, ...] with Co = scale.length = shift.length = src.length; src[c] < Ci (checked by the layer). */
