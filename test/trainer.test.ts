@@ -18,7 +18,7 @@ import { mseLoss, totalVariation } from '../src/layers/loss.js';
 import { Module } from '../src/layers/module.js';
 import { Adam } from '../src/train/adam.js';
 import { CheckpointError, loadCheckpoint, readCheckpoint, saveCheckpoint, type CheckpointFile } from '../src/train/checkpoint.js';
-import { ImageFolder } from '../src/train/dataset.js';
+import { ImageFolder, type DataSource } from '../src/train/dataset.js';
 import { lossPlotSvg, parseLossLog, plotSvg } from '../src/train/plot.js';
 import { CHECKPOINT_FILE, train, TrainingStoppedError, type LossTerms, type StepContext, type TrainOptions } from '../src/train/trainer.js';
 import { useGpu } from './helpers/gpu.js';
@@ -282,6 +282,89 @@ describe('train', () => {
     expect(seen).toEqual([1, 2, 3, 4]);
     expect(samples).toEqual([2, 4]);
     expect(a.model.training).toBe(true);
+  });
+});
+
+describe('recorded steps (forward and backward captured on the first step, replayed after)', () => {
+  /** A loss that builds the same graph every step (no ctx.rng): the trainer records and replays it. */
+  const plainLoss = (model: Tiny) => async (ctx: StepContext): Promise<LossTerms> => {
+    const x = mulScalar(await ctx.batch(), 1 / 255);
+    const y = model.forward(x);
+    const mse = mseLoss(y, Tensor.from(model.gpu, TARGET, y.shape));
+    const tv = mulScalar(totalVariation(y), 1e-3);
+    return { total: add(mse, tv), mse, tv };
+  };
+  /** The folder's batches, with pixels of 3e38 from batch `nanAt` on (their squares overflow; a NaN pixel would
+   *  not do: relu, max(x, 0), may turn NaN into 0). */
+  const poisoned = (data: ImageFolder, nanAt: number): DataSource => {
+    let n = 0;
+    return {
+      next: async () => {
+        const b = await data.next();
+        return ++n >= nanAt ? { ...b, data: b.data.map(() => 3e38) } : b;
+      },
+      getState: () => data.getState(),
+      setState: (st) => data.setState(st),
+      close: () => data.close(),
+    };
+  };
+  let eager: { weights: Map<string, Uint32Array>; ckpt: CheckpointFile; log: string };
+
+  beforeAll(async () => {
+    const out = join(root, 'eager');
+    const { model, opts } = await setup(out, { checkpointEvery: 5, record: false });
+    await train({ ...opts, loss: plainLoss(model) });
+    eager = { weights: await weights(model), ckpt: await readCheckpoint(join(out, CHECKPOINT_FILE)), log: await readFile(join(out, 'loss.jsonl'), 'utf8') };
+  }, 120_000);
+
+  it('15 recorded steps are bitwise the 15 eager ones (weights, Adam moments, log), with memory flat after the first', async () => {
+    const out = join(root, 'recorded');
+    const created: number[] = [];
+    const { model, opts } = await setup(out, { checkpointEvery: 5, onProgress: () => void created.push(gpu().stats().created) });
+    await train({ ...opts, loss: plainLoss(model) });
+    expect(await weights(model)).toEqual(eager.weights);
+    expect(bits(await readCheckpoint(join(out, CHECKPOINT_FILE)))).toEqual(bits(eager.ckpt));
+    expect(withoutTime(await readFile(join(out, 'loss.jsonl'), 'utf8'))).toEqual(withoutTime(eager.log));
+    expect(parseLossLog(eager.log)[14].total).toBeLessThan(parseLossLog(eager.log)[0].total);
+    expect(created.slice(2).every((c) => c === created[2])).toBe(true);
+  });
+
+  it('abort at step 7 and resume (recording again): bitwise the eager run', async () => {
+    const out = join(root, 'recorded-abort');
+    const ac = new AbortController();
+    const a = await setup(out, { checkpointEvery: 5, signal: ac.signal, onProgress: (p) => p.step === 7 && ac.abort() });
+    expect(await train({ ...a.opts, loss: plainLoss(a.model) })).toMatchObject({ step: 7, status: 'aborted' });
+    const b = await setup(out, { checkpointEvery: 5, resume: true }, 99);
+    expect(await train({ ...b.opts, loss: plainLoss(b.model) })).toMatchObject({ step: 15, resumedFrom: 7 });
+    expect(await weights(b.model)).toEqual(eager.weights);
+    expect(withoutTime(await readFile(join(out, 'loss.jsonl'), 'utf8'))).toEqual(withoutTime(eager.log));
+  });
+
+  it('Inf in a replayed step stops before applying it; the step-4 checkpoint and weights are intact', async () => {
+    const out = join(root, 'recorded-nan');
+    const a = await setup(out, { checkpointEvery: 2 });
+    const err = (await train({ ...a.opts, data: poisoned(a.data, 5), loss: plainLoss(a.model) }).catch((e: unknown) => e)) as TrainingStoppedError;
+    expect(err).toBeInstanceOf(TrainingStoppedError);
+    expect(err).toMatchObject({ step: 5, term: 'mse', checkpointStep: 4 });
+    const ck = await readCheckpoint(join(out, CHECKPOINT_FILE));
+    expect(ck.meta.step).toBe(4);
+    const live = await weights(a.model);
+    for (const [k, t] of ck.model) expect(live.get(k)).toEqual(new Uint32Array(t.data.buffer, t.data.byteOffset, t.data.length));
+    expect((await a.optimizer.exportState()).step).toBe(4);
+  });
+
+  it('a loss drawing on ctx.rng runs eagerly (said once); ctx.nextBatch() in a recorded step is a clear error', async () => {
+    const logs: string[] = [];
+    const a = await setup(join(root, 'rng-loss'), { steps: 3, onLog: (m) => logs.push(m) });
+    expect(await train(a.opts)).toMatchObject({ step: 3, status: 'completed' });
+    expect(logs).toEqual(['the loss draws on ctx.rng: its steps are run one by one, not recorded and replayed']);
+    const b = await setup(join(root, 'cpu-batch'), { steps: 2 });
+    b.opts.loss = async (ctx) => {
+      const d = await ctx.nextBatch();
+      return plainLoss(b.model)({ ...ctx, batch: async () => Tensor.from(gpu(), d.data, d.shape) });
+    };
+    await expect(train(b.opts)).rejects.toThrow('a recorded step takes its data through ctx.batch(); train with record: false to use ctx.nextBatch()');
+    expect(gpu().stats().heldBytes).toBe(0); // the failed recording gave its buffers back
   });
 });
 

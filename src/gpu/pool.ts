@@ -2,6 +2,9 @@
 // may still read them were submitted (the runtime calls `recycle()` after each submit), then are reused.
 import { GpuMemoryError, fmtBytes } from './errors.js';
 
+/** Whoever owns the buffers allocated while it records (a Capture): released, they wait for it, not the pool. */
+export type Owner = object;
+
 export interface PoolStats {
   /** Bytes in buffers handed out and not yet released. */
   inUseBytes: number;
@@ -13,6 +16,8 @@ export interface PoolStats {
   peakInUseBytes: number;
   /** createBuffer calls since creation: flat in a steady training loop. */
   created: number;
+  /** Bytes in released buffers kept for recorded command sequences (captures) that may replay into them. */
+  heldBytes: number;
 }
 
 /** Rounds up to 256 B, then to a quarter-octave (≤ 25 % waste) so similar sizes share buffers. */
@@ -27,6 +32,11 @@ export class BufferPool {
   private free = new Map<string, GPUBuffer[]>();
   private pending: GPUBuffer[] = [];
   private inUse = new Set<GPUBuffer>();
+  /** The owner recording now: buffers acquired meanwhile belong to it. */
+  private owner: Owner | null = null;
+  private owned = new Map<GPUBuffer, Owner>();
+  /** Released buffers of owners that have stopped recording: they come back when the owner disowns them. */
+  private held = new Map<Owner, Set<GPUBuffer>>();
   private stats_ = { inUseBytes: 0, totalBytes: 0, totalBuffers: 0, peakInUseBytes: 0, created: 0 };
 
   constructor(
@@ -56,6 +66,7 @@ export class BufferPool {
       this.stats_.created++;
     }
     this.inUse.add(buf);
+    if (this.owner) this.owned.set(buf, this.owner);
     this.stats_.inUseBytes += buf.size;
     this.stats_.peakInUseBytes = Math.max(this.stats_.peakInUseBytes, this.stats_.inUseBytes);
     return buf;
@@ -65,7 +76,47 @@ export class BufferPool {
   release(buf: GPUBuffer): void {
     if (!this.inUse.delete(buf)) throw new Error(`BufferPool.release: buffer "${buf.label}" is not in use (released twice?)`);
     this.stats_.inUseBytes -= buf.size;
-    this.pending.push(buf);
+    const owner = this.owned.get(buf);
+    if (owner && owner !== this.owner) this.held.get(owner)!.add(buf);
+    else this.pending.push(buf);
+  }
+
+  /** From now on, buffers acquired belong to `owner` until disown(owner). */
+  own(owner: Owner): void {
+    if (this.owner) throw new Error('BufferPool.own: another owner is recording');
+    this.owner = owner;
+    this.held.set(owner, new Set());
+  }
+
+  /** Ends the recording of `owner`: its buffers released meanwhile leave the pool for it. */
+  endOwn(owner: Owner): void {
+    if (this.owner !== owner) throw new Error('BufferPool.endOwn: not the recording owner');
+    this.owner = null;
+    const mine = (b: GPUBuffer) => this.owned.get(b) === owner;
+    const held = this.held.get(owner)!;
+    for (const b of this.pending.filter(mine)) held.add(b);
+    this.pending = this.pending.filter((b) => !mine(b));
+    for (const [key, list] of this.free) {
+      for (const b of list.filter(mine)) held.add(b);
+      this.free.set(key, list.filter((b) => !mine(b)));
+    }
+  }
+
+  /** Pauses and resumes the recording owner's claim on new buffers (Gpu.uncaptured). */
+  endOwnTemporarily(owner: Owner): void {
+    if (this.owner === owner) this.owner = null;
+  }
+
+  resumeOwn(owner: Owner): void {
+    this.owner = owner;
+  }
+
+  /** Gives `owner`'s buffers back: the released ones to the pool (after the next submit), the others become plain. */
+  disown(owner: Owner): void {
+    if (this.owner === owner) this.owner = null;
+    for (const b of this.held.get(owner) ?? []) this.pending.push(b);
+    this.held.delete(owner);
+    for (const [b, o] of this.owned) if (o === owner) this.owned.delete(b);
   }
 
   /** After a submit: everything released before it is safe to hand out again. */
@@ -79,7 +130,7 @@ export class BufferPool {
     this.pending = [];
   }
 
-  /** Destroys free buffers (e.g. after a large one-off job). */
+  /** Destroys free buffers (e.g. after a large one-off job); buffers held for an owner stay. */
   trim(): void {
     for (const list of this.free.values()) {
       for (const b of list) {
@@ -92,7 +143,9 @@ export class BufferPool {
   }
 
   stats(): PoolStats {
-    return { ...this.stats_, inUseBuffers: this.inUse.size };
+    let heldBytes = 0;
+    for (const set of this.held.values()) for (const b of set) heldBytes += b.size;
+    return { ...this.stats_, inUseBuffers: this.inUse.size, heldBytes };
   }
 
   resetPeak(): void {

@@ -3,6 +3,7 @@
 import { acquireDevice, type DeviceOptions } from './device.js';
 import { DeviceLostError, GpuMemoryError, KernelError, fmtBytes, fmtShape } from './errors.js';
 import { BindGroups } from './bind-groups.js';
+import { Capture } from './capture.js';
 import { encodeUniforms, type Kernel } from './kernel.js';
 import { BufferPool, type PoolStats } from './pool.js';
 import { Pipelines } from './pipelines.js';
@@ -57,6 +58,10 @@ export class Gpu {
   /** The largest tensor this runtime allocates (the device's binding limit, or less if asked). */
   readonly maxTensorBytes: number;
   private batchSize: number;
+  /** The capture recording now (startCapture … endCapture). */
+  private capturing: Capture | null = null;
+  /** Set while uncaptured() runs: commands run but are not recorded, and allocations are not the capture's. */
+  private captureOff = false;
 
   private constructor(
     readonly device: GPUDevice,
@@ -129,18 +134,35 @@ export class Gpu {
   zeros(shape: readonly number[], what = 'tensor'): RawTensor {
     const t = this.empty(shape, what);
     this.enc().clearBuffer(t.buffer, 0, t.buffer.size);
+    this.recording?.clear(t.buffer, t.buffer.size);
     return t;
   }
 
-  upload(data: ArrayLike<number>, shape: readonly number[], what = 'tensor'): RawTensor {
+  /** A tensor with this data; a Uint32Array is written as raw 32-bit words (index tables of kernels). Every upload
+   *  goes through here, so that a capture records it. */
+  upload(data: ArrayLike<number> | Uint32Array, shape: readonly number[], what = 'tensor'): RawTensor {
     const n = numel(shape);
     if (data.length !== n) throw new Error(`${what}: ${data.length} values for shape ${fmtShape(shape)} (${n} elements)`);
     const t = this.empty(shape, what);
-    const f = data instanceof Float32Array ? data : Float32Array.from(data);
+    const f = data instanceof Float32Array || data instanceof Uint32Array ? data : Float32Array.from(data);
     // writeBuffer runs before the pending commands are submitted; the buffer came from the free pool, so
     // nothing recorded yet reads its previous content.
-    if (n > 0) this.device.queue.writeBuffer(t.buffer, 0, f.buffer, f.byteOffset, n * 4);
+    if (n > 0) {
+      this.device.queue.writeBuffer(t.buffer, 0, f.buffer, f.byteOffset, n * 4);
+      this.recording?.upload(t.buffer, new Uint8Array(f.buffer, f.byteOffset, n * 4));
+    }
     return t;
+  }
+
+  /** Overwrites a tensor's data (e.g. the input of a replayed step) before the commands recorded after this. */
+  write(t: RawTensor, data: ArrayLike<number>): void {
+    const n = numel(t.shape);
+    if (data.length !== n) throw new Error(`Gpu.write: ${data.length} values for shape ${fmtShape(t.shape)} (${n} elements)`);
+    if (this.recording) throw new Error('Gpu.write: not while capturing (write inputs before each replay instead)');
+    // Commands recorded before may read the old data: submit them first (queue order keeps them before the write).
+    this.flush();
+    const f = data instanceof Float32Array ? data : Float32Array.from(data);
+    if (n > 0) this.device.queue.writeBuffer(t.buffer, 0, f.buffer, f.byteOffset, n * 4);
   }
 
   /** Returns the buffer to the pool once the commands recorded so far are submitted. */
@@ -152,6 +174,7 @@ export class Gpu {
   copy(src: RawTensor, dst: RawTensor, bytes = numel(src.shape) * 4): void {
     this.alive();
     this.enc().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, bytes);
+    this.recording?.copy(src.buffer, dst.buffer, bytes);
   }
 
   stats(): PoolStats {
@@ -212,6 +235,7 @@ export class Gpu {
     const [x, y = 1, z = 1] = workgroups;
     if (x === 0 || y === 0 || z === 0) return;
     const bg = this.bindGroups.get(k, storage, uniform ? this.rec.uniforms.buffer : null);
+    this.recording?.dispatch(k, pipe, storage, uniform, [x, y, z]);
     if (!this.rec.dispatch(k, bindings, pipe, bg, uniform, [x, y, z])) {
       this.flush();
       this.rec.dispatch(k, bindings, pipe, bg, uniform, [x, y, z]);
@@ -256,6 +280,10 @@ export class Gpu {
     this.device.pushErrorScope('validation');
     this.device.pushErrorScope('out-of-memory');
     const { commands, kernels } = this.rec.finish()!;
+    this.submit(commands, kernels);
+  }
+
+  private submit(commands: GPUCommandBuffer, kernels: string[]): void {
     this.device.queue.submit([commands]);
     const oom = this.device.popErrorScope();
     const val = this.device.popErrorScope();
@@ -267,6 +295,65 @@ export class Gpu {
         return new KernelError(`GPU validation error in kernel ${named ?? describe(kernels)}: ${v.message}`, named ?? kernels[0] ?? 'unknown');
       }),
     );
+    this.pool.recycle();
+  }
+
+  // ---- recorded command sequences ------------------------------------------------------------------
+
+  private get recording(): Capture | null {
+    return this.captureOff ? null : this.capturing;
+  }
+
+  /** Starts recording every command (they still run as usual) for Capture replays; see capture.ts. */
+  startCapture(): void {
+    this.alive();
+    if (this.capturing) throw new Error('Gpu.startCapture: already capturing');
+    this.flush();
+    this.capturing = new Capture(this.device, this.pool);
+    this.pool.own(this.capturing);
+  }
+
+  /** Ends the recording: the capture can now be replayed, and holds the buffers its commands use. */
+  endCapture(): Capture {
+    const c = this.capturing;
+    if (!c) throw new Error('Gpu.endCapture: not capturing');
+    this.flush();
+    this.capturing = null;
+    this.pool.endOwn(c);
+    c.finish(this.bindGroups);
+    return c;
+  }
+
+  /** Drops a capture that failed half-way (its buffers return to the pool). */
+  abortCapture(): void {
+    const c = this.capturing;
+    this.capturing = null;
+    c?.dispose();
+  }
+
+  /** Runs fn's commands without recording them or giving its allocations to the capture (e.g. a replay's input). */
+  uncaptured<T>(fn: () => T): T {
+    const [off, owner] = [this.captureOff, this.capturing];
+    this.captureOff = true;
+    if (owner) this.pool.endOwnTemporarily(owner);
+    try {
+      return fn();
+    } finally {
+      this.captureOff = off;
+      if (owner) this.pool.resumeOwn(owner);
+    }
+  }
+
+  /** Submits the captured commands again, after what was recorded before. */
+  replay(c: Capture): void {
+    this.alive();
+    if (this.capturing) throw new Error('Gpu.replay: not while capturing');
+    c.checkReplayable();
+    this.flush();
+    // Encoding errors surface at finish(): inside the scopes, as in flush().
+    this.device.pushErrorScope('validation');
+    this.device.pushErrorScope('out-of-memory');
+    this.submit(c.encode(), c.kernels);
     this.pool.recycle();
   }
 
@@ -288,6 +375,7 @@ export class Gpu {
 
   /** Reads a tensor back to the CPU. */
   async read(t: RawTensor): Promise<Float32Array> {
+    if (this.capturing) throw new Error('Gpu.read: not while capturing (a readback is not part of a replayable sequence)');
     const bytes = numel(t.shape) * 4;
     if (bytes === 0) return new Float32Array(0);
     const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });

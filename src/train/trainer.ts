@@ -4,6 +4,9 @@
 //
 //   per step   optimizationStep (step.ts): tidy scope { loss(ctx) → backward(total) → ONE readback of all terms →
 //              finite check → optimizer.step() → zeroGrad }; a NaN/Inf is caught BEFORE the optimizer applies it.
+//              By default the first step's forward and backward are recorded and replayed after (RecordedStep:
+//              no per-step graph work in JS, bit for bit the same results); a loss that draws on ctx.rng is run
+//              eagerly instead, and `record: false` turns recording off.
 //   log        `<outDir>/loss.jsonl`, one line `{"step":N,"time":sec,"total":..,"<term>":..}` per step.
 //   progress   onProgress({step, steps, itPerSec, etaSec, elapsedSec, losses}); the trainer never prints.
 //   checkpoint `<outDir>/checkpoint.safetensors` every `checkpointEvery` steps, on abort and at the end,
@@ -25,7 +28,7 @@ import { loadCheckpoint, readCheckpoint, saveCheckpoint } from './checkpoint.js'
 import type { BatchData, DataSource } from './dataset.js';
 import { lossPlotSvg, parseLossLog, type LossRecord } from './plot.js';
 import { Rng } from './rng.js';
-import { NonFiniteLossError, optimizationStep, type LossTerms } from './step.js';
+import { NonFiniteLossError, optimizationStep, RecordedStep, type LossTerms } from './step.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const LOSS_LOG_FILE = 'loss.jsonl';
@@ -43,7 +46,7 @@ export interface StepContext {
   optimizer: Adam;
   /** The next batch of the data source as a tensor [B,3,S,S] (freed after the step); each call takes a new batch. */
   batch(): Promise<Tensor>;
-  /** The next batch as CPU data. */
+  /** The next batch as CPU data (not in a recorded step: its tensors would be constants of the recording). */
   nextBatch(): Promise<BatchData>;
 }
 
@@ -90,6 +93,9 @@ export interface TrainOptions {
   mustMatch?: Record<string, unknown>;
   /** Milliseconds clock (default performance.now), injectable for tests. */
   now?: () => number;
+  /** Record the first step's forward and backward and replay them (default true; see the top of this file). The
+   *  loss must then build the same graph each step from ctx.batch() alone (ctx.step may set the learning rate). */
+  record?: boolean;
 }
 
 export interface TrainResult {
@@ -204,6 +210,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (!data) throw new Error('train: the loss asked for a batch, but no data source was given');
     return data.next();
   };
+  let recorded = opts.record === false ? null : new RecordedStep(optimizer);
   try {
     optimizer.zeroGrad();
     while (step < steps) {
@@ -225,7 +232,18 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
       };
       let values: Record<string, number>;
       try {
-        values = await optimizationStep(optimizer, () => opts.loss(ctx));
+        if (recorded) {
+          const rngBefore = rng.getState().join();
+          const capturing = !recorded.recorded;
+          const noCpuBatch = () => Promise.reject(new Error('train: a recorded step takes its data through ctx.batch(); train with record: false to use ctx.nextBatch()'));
+          values = await recorded.run((batch) => opts.loss({ ...ctx, batch, nextBatch: noCpuBatch }), nextBatch);
+          if (capturing && rng.getState().join() !== rngBefore) {
+            // Randomness drawn while building the graph would be frozen into the recording: run eagerly from now on.
+            recorded.dispose();
+            recorded = null;
+            opts.onLog?.('the loss draws on ctx.rng: its steps are run one by one, not recorded and replayed');
+          }
+        } else values = await optimizationStep(optimizer, () => opts.loss(ctx));
       } catch (e) {
         if (!(e instanceof NonFiniteLossError)) throw e;
         const where = lastCkpt !== null ? `the last good checkpoint (step ${lastCkpt}) is at ${ckptPath}` : 'no checkpoint has been written yet';
@@ -263,6 +281,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     await writePlot(logPath, plotPath).catch(() => {});
     throw e;
   } finally {
+    recorded?.dispose();
     data?.close?.();
   }
   await writePlot(logPath, plotPath);
