@@ -4,7 +4,7 @@
 // safetensors bytes. Contents are resized (shorter side) and centre-cropped to `size`, as ImageFolder does.
 import { keep, tidy } from '../autograd/tensor.js';
 import type { Gpu } from '../gpu/index.js';
-import { centerCrop, imageToTensor, type Image } from '../io/image.js';
+import { centerCrop, imagesToNCHW, imageToTensor, type Image } from '../io/image.js';
 import { resizeShorterSide } from '../io/resize.js';
 import type { LossNetwork } from '../nets/loss-network.js';
 import { saveTransformerNet } from '../nets/model-file.js';
@@ -13,7 +13,7 @@ import { Adam } from '../train/adam.js';
 import { StyleTransferLoss, type StyleLossOptions } from '../train/perceptual-loss.js';
 import { lossPlotSvg, type LossRecord, type PlotOptions } from '../train/plot.js';
 import { Rng } from '../train/rng.js';
-import { optimizationStep } from '../train/step.js';
+import { RecordedStep } from '../train/step.js';
 
 export interface StyleTrainerOptions extends StyleLossOptions {
   style: Image;
@@ -34,6 +34,7 @@ export class StyleTrainer {
   readonly records: LossRecord[] = [];
   readonly config: Record<string, unknown>;
   private optimizer: Adam;
+  private step_: RecordedStep;
   private loss: StyleTransferLoss;
   private crops: Image[];
   private rng: Rng;
@@ -54,6 +55,7 @@ export class StyleTrainer {
     this.crops = o.contents.map((img) => centerCrop(resizeShorterSide(img, size), size));
     this.model = new TransformerNet(gpu, { variant: 'paper', norm: 'instance', width, rand: () => this.rng.next() });
     this.optimizer = new Adam(this.model.parameters(), { lr: o.lr ?? 1e-3 });
+    this.step_ = new RecordedStep(this.optimizer, 'StyleTrainer');
     const style = tidy(() => keep(imageToTensor(gpu, resizeShorterSide(o.style, size))));
     try {
       this.loss = new StyleTransferLoss(o.lossNet, style, o);
@@ -89,18 +91,18 @@ export class StyleTrainer {
     return batch;
   }
 
-  /** One Adam step; throws NonFiniteLossError (the step not applied) when a term is NaN or infinite. */
+  /** One Adam step; throws NonFiniteLossError (the step not applied) when a term is NaN or infinite. The first
+   *  step's forward and backward are recorded and replayed after (RecordedStep): in a page, the JS time per step
+   *  is what it saves. */
   async trainStep(): Promise<LossRecord> {
-    const batch = this.nextBatch();
     this.model.train();
-    const values = await optimizationStep(
-      this.optimizer,
-      () => {
-        const x = imageToTensor(this.gpu, batch);
+    const values = await this.step_.run(
+      async (batch) => {
+        const x = await batch();
         const { total, content, style, tv } = this.loss.compute(this.model.forward(x), x);
         return { total, content, style, tv };
       },
-      'StyleTrainer',
+      async () => imagesToNCHW(this.nextBatch()),
     );
     const record = { step: this.step + 1, ...values };
     this.records.push(record);
@@ -119,6 +121,7 @@ export class StyleTrainer {
 
   /** Frees everything but the model when `keepModel` (e.g. to go on stylizing with it). */
   dispose(keepModel = false): void {
+    this.step_.dispose();
     this.loss.dispose();
     this.optimizer.dispose();
     if (!keepModel) this.model.dispose();
