@@ -86,7 +86,7 @@ describe('captured command sequences', () => {
     x.dispose();
   });
 
-  it('style training steps replayed (reflection pad, instance norm, VGG preprocessing, Grams) are bitwise the eager ones', async () => {
+  it('style training steps replayed (reflection pad, instance norm, VGG preprocessing, Grams) are bitwise the eager ones, also after new parameter storage', async () => {
     const g = gpu();
     const r = rng(5);
     const img = (n: number) => Float32Array.from({ length: n }, () => 255 * r());
@@ -106,7 +106,9 @@ describe('captured command sequences', () => {
       const opt = new Adam(net.parameters());
       const rec = recorded ? new RecordedStep(opt) : null;
       const losses: number[] = [];
-      for (const data of batches) {
+      for (const [i, data] of batches.entries()) {
+        // New storage for every parameter (loadStateDict assigns): the recorded step must record again.
+        if (i === 2) net.loadStateDict(state);
         const terms = async (batch: () => Promise<Tensor>) => {
           const x = await batch();
           const t = loss.compute(net.forward(x), x);

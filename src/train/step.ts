@@ -84,6 +84,8 @@ export class RecordedStep {
   private values: Tensor | null = null;
   /** The gradients the captured backward writes, one per parameter (null: the loss does not reach it). */
   private grads: (Tensor | null)[] = [];
+  /** The parameters' buffers the capture reads: a parameter given new storage (assign) means recording again. */
+  private paramBuffers: GPUBuffer[] = [];
 
   constructor(
     readonly optimizer: Adam,
@@ -103,6 +105,7 @@ export class RecordedStep {
   async run(loss: (batch: BatchFn) => LossTerms | Promise<LossTerms>, nextBatch: () => Promise<BatchData>): Promise<Record<string, number>> {
     const opt = this.optimizer;
     const gpu = opt.params[0].gpu;
+    if (this.capture && opt.params.some((p, i) => p.raw.buffer !== this.paramBuffers[i])) this.dispose();
     if (!this.capture) await this.record(loss, nextBatch);
     else {
       for (const t of this.inputs) {
@@ -151,6 +154,7 @@ export class RecordedStep {
       throw e;
     }
     this.grads = opt.params.map((p) => p.grad);
+    this.paramBuffers = opt.params.map((p) => p.raw.buffer);
     for (const p of opt.params) p.grad = null;
   }
 
