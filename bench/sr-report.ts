@@ -3,11 +3,12 @@
 //
 //   npx tsx bench/sr-report.ts --data ../shared/data/sr --model l_pixel=models/sr-x4-pixel.safetensors
 //                              --model l_feat=models/sr-x4-feat.safetensors [--hist-match] [--json FILE]
-//                              [--crops OUT.png] [--with-hr] [--sets Set5,Set14,BSD100]
+//                              [--crops OUT.png] [--with-hr] [--crop FILE:LEFT:TOP ...] [--sets Set5,Set14,BSD100]
 //
 // Each model is evaluated as it comes and, with --hist-match, also after the paper's post-processing (the output's
 // histogram matched to the LR input's). --crops writes one row per sample image: bicubic, then each model (and the
 // HR ground truth with --with-hr; left out by default so that a committed figure holds none of the data set).
+// --crop (repeatable) takes the 96×96 windows from other images instead, e.g. examples/village.png.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,6 +43,7 @@ const { values: args } = parseArgs({
     crops: { type: 'string' },
     'with-hr': { type: 'boolean', default: false },
     'no-eval': { type: 'boolean', default: false },
+    crop: { type: 'string', multiple: true, default: [] },
   },
 });
 
@@ -96,16 +98,23 @@ if (args.crops) {
   // One row per sample: the same HR window cut from each method's output, side by side with a 4-px gap.
   const gap = 4;
   const panels = columns.filter(([, , h]) => !h).length + (args['with-hr'] ? 1 : 0);
-  const out = createImage(panels * CROP + (panels - 1) * gap, CROPS.length * CROP + (CROPS.length - 1) * gap);
-  out.data.fill(255);
   const paste = (img: Image, col: number, row: number) => {
     const x0 = col * (CROP + gap), y0 = row * (CROP + gap);
     for (let c = 0; c < 3; c++)
       for (let y = 0; y < CROP; y++)
         for (let x = 0; x < CROP; x++) out.data[(c * out.height + y0 + y) * out.width + x0 + x] = img.data[(c * img.height + y) * img.width + x];
   };
-  for (const [row, [set, file, left, top]] of CROPS.entries()) {
-    const hr = cropToMultiple(await readImage(join(args.data, set, file)), scale);
+  const windows: [string, number, number][] = args.crop.length
+    ? args.crop.map((c) => {
+        const m = /^(.+):(\d+):(\d+)$/.exec(c);
+        if (!m) throw new Error(`--crop takes FILE:LEFT:TOP, got '${c}'`);
+        return [m[1], Number(m[2]), Number(m[3])];
+      })
+    : CROPS.map(([set, file, left, top]) => [join(args.data, set, file), left, top]);
+  const out = createImage(panels * CROP + (panels - 1) * gap, windows.length * CROP + (windows.length - 1) * gap);
+  out.data.fill(255);
+  for (const [row, [path, left, top]] of windows.entries()) {
+    const hr = cropToMultiple(await readImage(path), scale);
     let col = 0;
     for (const [, model, histMatch] of columns) {
       if (histMatch) continue;
@@ -115,6 +124,6 @@ if (args.crops) {
     if (args['with-hr']) paste(crop(hr, left, top, CROP, CROP), col, row);
   }
   await writeImage(args.crops, out);
-  console.log(`\nsample crops (${CROPS.map(([s, f]) => `${s}/${f}`).join(', ')}; columns: ${columns.filter(([, , h]) => !h).map(([n]) => n).join(', ')}${args['with-hr'] ? ', HR' : ''}) → ${args.crops}`);
+  console.log(`\nsample crops (${windows.map(([f, l, t]) => `${f} at ${l},${t}`).join('; ')}; columns: ${columns.filter(([, , h]) => !h).map(([n]) => n).join(', ')}${args['with-hr'] ? ', HR' : ''}) → ${args.crops}`);
 }
 gpu.destroy();
