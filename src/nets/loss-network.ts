@@ -1,41 +1,18 @@
 // Pretrained, frozen loss networks (φ in Johnson et al.): load a weight file, then read activations ("taps")
 // at named layers, differentiably with respect to the input image. Inputs are RGB in 0..255, [N,3,H,W];
 // each network converts them to what its weights expect (see Preprocess) inside the graph.
-import type { Tensor } from '../autograd/tensor.js';
 import type { Gpu } from '../gpu/index.js';
 import { parsePreprocess, type Preprocess } from '../layers/channel-affine.js';
-import { readPth } from '../io/pth.js';
-import { WeightFileError, readSafetensors, type LoadedTensor } from '../io/safetensors.js';
+import { WeightFileError } from '../io/safetensors.js';
+import { readWeightBytes, type WeightTensors } from '../io/weight-file.js';
+import { LOSS_NETWORK_NAMES, type LossNetworkName } from './loss-network-types.js';
 import { readSource, type Source, type SourceBytes } from '../io/source.js';
 import { SqueezeNet11 } from './squeezenet.js';
 import { Vgg16 } from './vgg16.js';
 
+export { LOSS_NETWORK_NAMES, type FeatureOptions, type LossNetwork, type LossNetworkName } from './loss-network-types.js';
+export { readWeightBytes, type WeightTensors } from '../io/weight-file.js';
 export { PREPROCESS_NAMES, parsePreprocess, preprocessImage, preprocessParams, type Preprocess } from '../layers/channel-affine.js';
-
-export type LossNetworkName = 'vgg16' | 'squeezenet1_1';
-export const LOSS_NETWORK_NAMES: readonly LossNetworkName[] = ['vgg16', 'squeezenet1_1'];
-
-export interface FeatureOptions {
-  /** x is already in the weights' input space (skips the RGB 0..255 preprocessing). */
-  preprocessed?: boolean;
-}
-
-export interface LossNetwork {
-  readonly name: LossNetworkName;
-  /** The input the weights expect; features() maps RGB 0..255 to it unless told the input is preprocessed. */
-  readonly preprocess: Preprocess;
-  /** The taps this weight file can serve (canonical names; see each network for accepted aliases). */
-  readonly taps: readonly string[];
-  readonly defaultContentLayers: readonly string[];
-  readonly defaultStyleLayers: readonly string[];
-  /**
-   * Activations at the requested taps, keyed by the names as given. Runs only as far as the deepest tap.
-   * The weights are frozen; the result is differentiable w.r.t. x. Without a gradient to track (x does not
-   * require one, or inside noGrad) intermediate activations are freed as soon as they are consumed.
-   */
-  features(x: Tensor, taps: readonly string[], opts?: FeatureOptions): Map<string, Tensor>;
-  dispose(): void;
-}
 
 interface LossNetworkTypes {
   vgg16: Vgg16;
@@ -49,20 +26,6 @@ export interface LoadLossNetworkOptions {
   file?: string;
 }
 
-export interface WeightTensors {
-  tensors: Map<string, LoadedTensor>;
-  /** safetensors `__metadata__` (empty for .pth files). */
-  metadata: Record<string, string>;
-}
-
-/** Parses a safetensors file or a torch.save checkpoint, chosen by content (a zip or pickle is a checkpoint). */
-export function readWeightBytes(bytes: Uint8Array, file = 'weight file'): WeightTensors {
-  const zip = bytes.length >= 2 && bytes[0] === 0x50 && bytes[1] === 0x4b;
-  const pickle = bytes.length >= 2 && bytes[0] === 0x80 && bytes[1] <= 5;
-  if (zip || pickle) return { tensors: readPth(bytes, file).tensors, metadata: {} };
-  const st = readSafetensors(bytes, file);
-  return { tensors: st.tensors, metadata: st.metadata };
-}
 
 /** Builds a network from tensors already read (e.g. by readWeightBytes). */
 export function lossNetworkFromTensors<N extends LossNetworkName>(

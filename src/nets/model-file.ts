@@ -3,7 +3,7 @@
 // read back. The architecture comes from opts, else the file's metadata, else the tensor names and shapes.
 import type { Gpu } from '../gpu/index.js';
 import { WeightFileError, checkTensors, writeSafetensors, type LoadedTensor } from '../io/safetensors.js';
-import { readWeightBytes } from './loss-network.js';
+import { readWeightBytes } from '../io/weight-file.js';
 import { TRANSFORMER_NORMS, TRANSFORMER_VARIANTS, TransformerNet, type TransformerNorm, type TransformerVariant } from './transformer-net.js';
 
 export const TRANSFORMER_ARCH = 'transformer-net';

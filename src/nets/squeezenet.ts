@@ -13,7 +13,7 @@ import { relu } from '../layers/elementwise.js';
 import { Module } from '../layers/module.js';
 import { flatten } from '../layers/reshape.js';
 import { avgPool2dGlobal, concat, maxPool2d } from '../layers/spatial.js';
-import type { FeatureOptions, LossNetwork } from './loss-network.js';
+import type { FeatureOptions, LossNetwork } from './loss-network-types.js';
 
 /** [features index, in channels, squeeze channels, expand channels (each of 1×1 and 3×3)] of each Fire module. */
 const FIRES: readonly [number, number, number, number][] = [

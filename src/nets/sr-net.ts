@@ -19,7 +19,7 @@ import { Conv2d, ConvTranspose2d } from '../layers/conv.js';
 import { add, scaledTanh } from '../layers/elementwise.js';
 import { Module } from '../layers/module.js';
 import { freeIntermediates, makeNorm, normRelu, type Free, type Norm } from './blocks.js';
-import { readWeightBytes } from './loss-network.js';
+import { readWeightBytes } from '../io/weight-file.js';
 
 export type SRScale = 4 | 8;
 export type SRNorm = 'batch' | 'instance';

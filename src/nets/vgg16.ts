@@ -11,7 +11,7 @@ import { conv2d } from '../layers/conv.js';
 import { relu } from '../layers/elementwise.js';
 import { Module } from '../layers/module.js';
 import { maxPool2d } from '../layers/spatial.js';
-import type { FeatureOptions, LossNetwork } from './loss-network.js';
+import type { FeatureOptions, LossNetwork } from './loss-network-types.js';
 
 /** [features index, name, in channels, out channels] of each conv. */
 const CONVS: readonly [number, string, number, number][] = [
