@@ -15,7 +15,7 @@ export { Adam, type AdamOptions, type AdamState } from './train/adam.js';
 export * from './layers/reshape.js';
 export * from './layers/channel-affine.js';
 export { lossNetworkFromTensors, readWeightBytes, type LossNetwork, type FeatureOptions } from './nets/loss-network.js';
-export { Vgg16, VGG16_TAPS } from './nets/vgg16.js';
+export { Vgg, VGG16_TAPS, VGG19_TAPS } from './nets/vgg.js';
 export { SqueezeNet11, SQUEEZENET_TAPS, softmaxTopK } from './nets/squeezenet.js';
 export * from './train/perceptual-loss.js';
 export { readSafetensors, writeSafetensors, checkTensors, WeightFileError } from './io/safetensors.js';

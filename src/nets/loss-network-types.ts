@@ -3,8 +3,8 @@
 import type { Tensor } from '../autograd/tensor.js';
 import type { Preprocess } from '../layers/channel-affine.js';
 
-export type LossNetworkName = 'vgg16' | 'squeezenet1_1';
-export const LOSS_NETWORK_NAMES: readonly LossNetworkName[] = ['vgg16', 'squeezenet1_1'];
+export type LossNetworkName = 'vgg16' | 'vgg19' | 'squeezenet1_1';
+export const LOSS_NETWORK_NAMES: readonly LossNetworkName[] = ['vgg16', 'vgg19', 'squeezenet1_1'];
 
 export interface FeatureOptions {
   /** x is already in the weights' input space (skips the RGB 0..255 preprocessing). */

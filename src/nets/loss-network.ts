@@ -8,14 +8,15 @@ import { readWeightBytes, type WeightTensors } from '../io/weight-file.js';
 import { LOSS_NETWORK_NAMES, type LossNetworkName } from './loss-network-types.js';
 import { readSource, type Source, type SourceBytes } from '../io/source.js';
 import { SqueezeNet11 } from './squeezenet.js';
-import { Vgg16 } from './vgg16.js';
+import { Vgg } from './vgg.js';
 
 export { LOSS_NETWORK_NAMES, type FeatureOptions, type LossNetwork, type LossNetworkName } from './loss-network-types.js';
 export { readWeightBytes, type WeightTensors } from '../io/weight-file.js';
 export { PREPROCESS_NAMES, parsePreprocess, preprocessImage, preprocessParams, type Preprocess } from '../layers/channel-affine.js';
 
 interface LossNetworkTypes {
-  vgg16: Vgg16;
+  vgg16: Vgg;
+  vgg19: Vgg;
   squeezenet1_1: SqueezeNet11;
 }
 
@@ -49,7 +50,7 @@ export function lossNetworkFromTensors<N extends LossNetworkName>(
     }
   }
   const o = { preprocess, file };
-  if (name === 'vgg16') return Vgg16.fromTensors(gpu, weights.tensors, o) as LossNetworkTypes[N];
+  if (name === 'vgg16' || name === 'vgg19') return Vgg.fromTensors(gpu, name, weights.tensors, o) as LossNetworkTypes[N];
   if (name === 'squeezenet1_1') return SqueezeNet11.fromTensors(gpu, weights.tensors, o) as LossNetworkTypes[N];
   throw new Error(`loadLossNetwork: unknown network "${String(name)}" (known: ${LOSS_NETWORK_NAMES.join(', ')})`);
 }

@@ -1,18 +1,24 @@
-// Random VGG-16 weights with the real shapes (torchvision names), for tests that need a loss network file.
-import type { State } from '../reference/cnn.js';
+// Random VGG-16/VGG-19 weights with the real shapes (torchvision names), for tests that need a loss network file.
+import { VGG_LAYOUT, type State } from '../reference/cnn.js';
 import { rng } from './rand.js';
 
-/** [index in features, in-channels, out-channels] of VGG-16's thirteen 3×3 convs. */
-const CONVS: [number, number, number][] = [
-  [0, 3, 64], [2, 64, 64], [5, 64, 128], [7, 128, 128], [10, 128, 256], [12, 256, 256], [14, 256, 256],
-  [17, 256, 512], [19, 512, 512], [21, 512, 512], [24, 512, 512], [26, 512, 512], [28, 512, 512],
-];
+/** Out-channels of each conv of the layout, block by block (64, 128, 256, 512, 512). */
+function convShapes(arch: keyof typeof VGG_LAYOUT): [number, number, number][] {
+  const { convs, pools } = VGG_LAYOUT[arch];
+  let cin = 3;
+  return convs.map((i) => {
+    const cout = [64, 128, 256, 512, 512][pools.filter((p) => p < i).length];
+    const row: [number, number, number] = [i, cin, cout];
+    cin = cout;
+    return row;
+  });
+}
 
-/** Real VGG-16 shapes for the first `depth` convs, He-uniform weights and small biases (activations stay O(1)). */
-export function randomVgg(depth: number, seed: number): State {
+/** Real shapes for the first `depth` convs, He-uniform weights and small biases (activations stay O(1)). */
+export function randomVgg(depth: number, seed: number, arch: keyof typeof VGG_LAYOUT = 'vgg16'): State {
   const r = rng(seed);
   const state: State = new Map();
-  for (const [i, cin, cout] of CONVS.slice(0, depth)) {
+  for (const [i, cin, cout] of convShapes(arch).slice(0, depth)) {
     const bound = Math.sqrt(6 / (cin * 9));
     const w = new Float32Array(cout * cin * 9);
     for (let k = 0; k < w.length; k++) w[k] = (2 * r() - 1) * bound;

@@ -148,16 +148,21 @@ function param(state: State, name: string): V {
   return { data: Float64Array.from(t.data), shape: t.shape };
 }
 
-const VGG_CONVS = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28];
-const VGG_POOLS = [4, 9, 16, 23, 30];
+/** torchvision's `features` layouts, written out by index from torchvision/models/vgg.py's cfgs "D" and "E":
+ *  conv indices and pool indices (every other index is a ReLU). */
+export const VGG_LAYOUT = {
+  vgg16: { convs: [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28], pools: [4, 9, 16, 23, 30] },
+  vgg19: { convs: [0, 2, 5, 7, 10, 12, 14, 16, 19, 21, 23, 25, 28, 30, 32, 34], pools: [4, 9, 18, 27, 36] },
+};
 
-/** torchvision vgg16().features[0..last] on x; returns the output of every layer (index → value). */
-export function vgg16Ref(tape: Tape, state: State, x: V, last: number): V[] {
+/** torchvision vgg16()/vgg19().features[0..last] on x; returns the output of every layer (index → value). */
+export function vggRef(tape: Tape, state: State, x: V, last: number, arch: keyof typeof VGG_LAYOUT = 'vgg16'): V[] {
+  const { convs, pools } = VGG_LAYOUT[arch];
   const outs: V[] = [];
   let h = x;
   for (let i = 0; i <= last; i++) {
-    if (VGG_CONVS.includes(i)) h = tape.conv(h, param(state, `features.${i}.weight`), param(state, `features.${i}.bias`), 1, 1);
-    else if (VGG_POOLS.includes(i)) h = tape.maxPool(h, 2, 2, false);
+    if (convs.includes(i)) h = tape.conv(h, param(state, `features.${i}.weight`), param(state, `features.${i}.bias`), 1, 1);
+    else if (pools.includes(i)) h = tape.maxPool(h, 2, 2, false);
     else h = tape.relu(h);
     outs.push(h);
   }

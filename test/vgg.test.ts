@@ -5,14 +5,14 @@ import { Tensor, noGrad, tidy } from '../src/autograd/tensor.js';
 import { WeightFileError, readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { sum } from '../src/layers/reduce.js';
 import { loadLossNetwork } from '../src/nets/loss-network-node.js';
-import type { Vgg16 } from '../src/nets/vgg16.js';
+import type { Vgg } from '../src/nets/vgg.js';
 import { errorOf } from './helpers/errors.js';
 import { useGpu } from './helpers/gpu.js';
 import { checkOp, relErr } from './helpers/opcheck.js';
 import { randomVgg } from './helpers/random-vgg.js';
 import { rng, uniform } from './helpers/rand.js';
 import { OrderedDict, f32, torchSave } from './helpers/torch-save.js';
-import { Tape, preprocessRef, vgg16Ref, type State, type V } from './reference/cnn.js';
+import { Tape, preprocessRef, vggRef, type State, type V } from './reference/cnn.js';
 
 const gpu = useGpu();
 
@@ -24,11 +24,11 @@ const image = (shape: number[], seed: number) => uniform(shape.reduce((a, b) => 
 function refTaps(state: State, x: Float64Array, shape: number[], taps: string[], pre: 'rgb01_imagenet_norm' | 'bgr255_mean_sub' | null) {
   const tape = new Tape();
   const v = { data: x, shape };
-  const outs = vgg16Ref(tape, state, pre ? tape.preprocess(v, pre) : v, Math.max(...taps.map((t) => TAP_INDEX[t])));
+  const outs = vggRef(tape, state, pre ? tape.preprocess(v, pre) : v, Math.max(...taps.map((t) => TAP_INDEX[t])));
   return new Map(taps.map((t) => [t, outs[TAP_INDEX[t]]]));
 }
 
-async function tapData(net: Vgg16, x: Float64Array, shape: number[], taps: string[], preprocessed = false): Promise<Map<string, Float32Array>> {
+async function tapData(net: Vgg, x: Float64Array, shape: number[], taps: string[], preprocessed = false): Promise<Map<string, Float32Array>> {
   const f = tidy(() => net.features(Tensor.from(gpu(), Float32Array.from(x), shape), taps, { preprocessed }));
   const out = new Map<string, Float32Array>();
   for (const t of taps) out.set(t, await f.get(t)!.data());
@@ -76,6 +76,73 @@ describe.skipIf(!HAVE_SHARED)('real partial VGG-16 (shared/weights) against torc
     } finally {
       net.dispose();
     }
+  });
+});
+
+const VGG19_WEIGHTS = fileURLToPath(new URL('../../shared/weights/vgg19_partial_relu3_4.safetensors', import.meta.url));
+const VGG19_REF = fileURLToPath(new URL('../../shared/reference/vgg19_partial_tubingen.safetensors', import.meta.url));
+const HAVE_VGG19 = existsSync(VGG19_WEIGHTS) && existsSync(VGG19_REF);
+if (!HAVE_VGG19) console.warn(`vgg.test: ${VGG19_WEIGHTS} or ${VGG19_REF} not found; the real VGG-19 reference test steps aside`);
+
+describe.skipIf(!HAVE_VGG19)('real partial VGG-19 (shared/weights) against torchvision', () => {
+  it('reproduces all eight taps relu1_1..relu3_4 on tubingen within 1e-4', async () => {
+    const net = await loadLossNetwork(gpu(), 'vgg19', VGG19_WEIGHTS);
+    try {
+      const taps = ['relu1_1', 'relu1_2', 'relu2_1', 'relu2_2', 'relu3_1', 'relu3_2', 'relu3_3', 'relu3_4'];
+      expect(net.preprocess).toBe('bgr255_mean_sub');
+      expect(net.taps).toEqual(taps);
+      // Gatys' layers, limited to the file: style relu1_1..relu3_1; content relu4_2 is missing, so relu2_2.
+      expect(net.defaultStyleLayers).toEqual(['relu1_1', 'relu2_1', 'relu3_1']);
+      expect(net.defaultContentLayers).toEqual(['relu2_2']);
+      expect(net.missingDefaults).toEqual(['relu4_1', 'relu5_1', 'relu4_2']);
+      const ref = readSafetensors(new Uint8Array(await import('node:fs').then((fs) => fs.readFileSync(VGG19_REF))), VGG19_REF).tensors;
+      const input = ref.get('input')!;
+      const got = await tapData(net, Float64Array.from(input.data), input.shape, taps, true);
+      for (const t of taps) {
+        const e = relErr(got.get(t)!, ref.get(t)!.data);
+        console.log(`vgg19 partial tubingen ${t}: relative L2 error ${e.toExponential(3)}`);
+        expect(e).toBeLessThanOrEqual(1e-4);
+      }
+      expect(errorOf(() => net.features(Tensor.zeros(gpu(), [1, 3, 8, 8]), ['relu4_1'])).message).toBe(
+        `vgg19: tap relu4_1 needs features.19 (conv4_1), which this weight file (${VGG19_WEIGHTS}) lacks; it has conv1_1..conv3_4 (up to relu3_4)`,
+      );
+    } finally {
+      net.dispose();
+    }
+  });
+});
+
+describe('full-size VGG-19 with random weights', () => {
+  it('relu1_1, relu3_4, relu4_2 and relu5_4 match the float64 reference; Gatys defaults', async () => {
+    const state = randomVgg(16, 21, 'vgg19');
+    const net = await loadLossNetwork(gpu(), 'vgg19', writeSafetensors(state));
+    const shape = [1, 3, 32, 32];
+    const x = image(shape, 22);
+    const index: Record<string, number> = { relu1_1: 1, relu3_4: 17, relu4_2: 22, relu5_4: 35 };
+    const taps = Object.keys(index);
+    try {
+      expect(net.taps).toHaveLength(16);
+      expect(net.defaultContentLayers).toEqual(['relu4_2']);
+      expect(net.defaultStyleLayers).toEqual(['relu1_1', 'relu2_1', 'relu3_1', 'relu4_1', 'relu5_1']);
+      expect(net.missingDefaults).toEqual([]);
+      const got = await tapData(net, x, shape, taps);
+      const tape = new Tape();
+      const v = { data: x, shape };
+      const outs = vggRef(tape, state, tape.preprocess(v, 'rgb01_imagenet_norm'), 35, 'vgg19');
+      for (const t of taps) {
+        const e = relErr(got.get(t)!, outs[index[t]].data);
+        console.log(`vgg19 random full ${t}: relative L2 error ${e.toExponential(3)}`);
+        expect(e).toBeLessThanOrEqual(1e-4);
+      }
+      expect(outs[35].shape).toEqual([1, 512, 2, 2]);
+      expect(await tapData(net, x, shape, ['features.35']).then((m) => m.get('features.35'))).toEqual(got.get('relu5_4'));
+    } finally {
+      net.dispose();
+    }
+    // A VGG-16 file is not a VGG-19 one: its conv4_1 sits at features.17, a ReLU in VGG-19.
+    await expect(loadLossNetwork(gpu(), 'vgg19', writeSafetensors(randomVgg(8, 23)), { file: 'v16.safetensors' })).rejects.toThrow(
+      /^vgg19: v16.safetensors: tensors features.17.bias, features.17.weight are not part of VGG-19's features .*a VGG-16 or batch-norm VGG file\?$/,
+    );
   });
 });
 
@@ -225,7 +292,7 @@ describe('preprocessing and gradients', () => {
       const run = (d: Float64Array) => {
         const tape = new Tape();
         const v: V = { data: d, shape };
-        const out = vgg16Ref(tape, state, tape.preprocess(v, 'rgb01_imagenet_norm'), 8)[8];
+        const out = vggRef(tape, state, tape.preprocess(v, 'rgb01_imagenet_norm'), 8)[8];
         return { tape, v, out };
       };
       await checkOp(gpu(), {
