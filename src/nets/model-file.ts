@@ -2,6 +2,7 @@
 // __metadata__), and safetensors or torch.save checkpoints (e.g. pytorch/examples' fast_neural_style models)
 // read back. The architecture comes from opts, else the file's metadata, else the tensor names and shapes.
 import type { Gpu } from '../gpu/index.js';
+import { assertFinite } from '../io/finite.js';
 import { WeightFileError, checkTensors, writeSafetensors, type LoadedTensor } from '../io/safetensors.js';
 import { readWeightBytes } from '../io/weight-file.js';
 import { TRANSFORMER_NORMS, TRANSFORMER_VARIANTS, TransformerNet, type TransformerNorm, type TransformerVariant } from './transformer-net.js';
@@ -21,6 +22,7 @@ export async function saveTransformerNet(net: TransformerNet, extra: Record<stri
   }
   const tensors = new Map<string, { data: Float32Array; shape: readonly number[] }>();
   for (const [name, t] of net.stateDict()) tensors.set(name, { data: await t.data(), shape: t.shape });
+  assertFinite(tensors, 'saveTransformerNet: refusing to save non-finite weights');
   return writeSafetensors(tensors, {
     ...extra,
     arch: TRANSFORMER_ARCH,
@@ -108,6 +110,7 @@ export function transformerNetFromTensors(
   opts: LoadTransformerNetOptions = {},
 ): TransformerNet {
   const file = opts.file ?? 'model file';
+  assertFinite(tensors, `${file}: refusing to load non-finite weights`);
   const arch = inferTransformerArch(tensors, metadata, opts);
   let entries = new Map(tensors);
   if (arch.variant === 'pytorch-examples') entries = new Map([...entries].filter(([k]) => !STALE_IN_STATS.test(k)));

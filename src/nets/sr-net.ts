@@ -13,6 +13,7 @@
 import { noGrad, tidy, type Tensor } from '../autograd/tensor.js';
 import type { Gpu } from '../gpu/index.js';
 import { createImage, crop, imageToTensor, type Image } from '../io/image.js';
+import { assertFinite } from '../io/finite.js';
 import { WeightFileError, checkTensors, writeSafetensors, type LoadedTensor } from '../io/safetensors.js';
 import { check, checkRank } from '../layers/check.js';
 import { Conv2d, ConvTranspose2d } from '../layers/conv.js';
@@ -218,6 +219,7 @@ export async function saveSRNet(net: SRNet, extra: Record<string, string> = {}):
   }
   const tensors = new Map<string, { data: Float32Array; shape: readonly number[] }>();
   for (const [name, t] of net.stateDict()) tensors.set(name, { data: await t.data(), shape: t.shape });
+  assertFinite(tensors, 'saveSRNet: refusing to save non-finite weights');
   return writeSafetensors(tensors, { ...extra, arch: SR_ARCH, scale: String(net.scale), width: String(net.width), blocks: String(net.blocks), norm: net.norm });
 }
 
@@ -270,6 +272,7 @@ export function srNetFromTensors(
   opts: LoadSRNetOptions = {},
 ): SRNet {
   const file = opts.file ?? 'model file';
+  assertFinite(tensors, `${file}: refusing to load non-finite weights`);
   const arch = inferSRArch(tensors, metadata, opts);
   const net = new SRNet(gpu, { ...arch, rand: () => 0.5 });
   try {
