@@ -139,8 +139,11 @@ describe('TransformerNet, paper variant', () => {
     expect(shapesOf(pe)).toEqual(Object.fromEntries(pytorchExamplesShapes()));
     expect([...pe.stateShapes().keys()]).toEqual(pytorchExamplesShapes().map(([k]) => k)); // and in upstream order
     pe.dispose();
-    expect(() => new TransformerNet(gpu(), { variant: 'pytorch-examples', width: 16 })).toThrow(/width 32 only/);
-    expect(() => new TransformerNet(gpu(), { variant: 'pytorch-examples', norm: 'batch' })).toThrow(/instance norm only/);
+    const half = new TransformerNet(gpu(), { variant: 'pytorch-examples', width: 16 });
+    expect(half.stateShapes().get('res1.conv1.conv2d.weight')).toEqual([64, 64, 3, 3]);
+    half.dispose();
+    expect(() => new TransformerNet(gpu(), { variant: 'pytorch-examples', norm: 'batch' })).toThrow(/uses instance norm/);
+    expect(() => new TransformerNet(gpu(), { variant: 'pytorch-examples', styles: 3 })).toThrow(/3 styles need norm "conditional-instance"/);
     expect(() => new TransformerNet(gpu(), { variant: 'resnet' as never })).toThrow(/unknown variant "resnet"/);
   });
 

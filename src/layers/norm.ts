@@ -3,6 +3,7 @@
 import { record, type Tensor } from '../autograd/tensor.js';
 import type { Gpu, RawTensor } from '../gpu/index.js';
 import { axpyInPlace, fillTensor } from '../kernels/elementwise.js';
+import { mixRowsBackward, mixRowsForward } from '../kernels/mix-rows.js';
 import {
   groupsOf,
   normApply,
@@ -185,6 +186,38 @@ export class InstanceNorm2d extends Module {
   forward(x: Tensor): Tensor {
     if (instanceNormHook) return instanceNormHook(this, x);
     return instanceNorm2d(x, this.weight, this.bias, { eps: this.eps });
+  }
+}
+
+/** y[c] = Σ_s w[s]·p[s, c]: a blend of the rows of p [S, C] with constant weights w [S]; differentiable w.r.t. p. */
+export function mixRows(p: Tensor, w: Tensor): Tensor {
+  const op = 'mixRows';
+  check(p.shape.length === 2 && w.shape.length === 1 && w.shape[0] === p.shape[0], op, 'p must be [S, C] and w [S]', { p, w });
+  const gpu = p.gpu;
+  return record(op, [p], mixRowsForward(gpu, p.raw, w.raw), (dy) => [mixRowsBackward(gpu, dy, w.raw, p.shape[0])]);
+}
+
+/**
+ * Conditional instance norm (Dumoulin, Shlens & Kudlur 2017, "A Learned Representation for Artistic Style"): instance
+ * norm whose γ, β are chosen per style — weight and bias are [S, C], one row per style — and blended by a weight
+ * per style ([S], e.g. one-hot in training, any mix at inference). Everything else in the network is shared.
+ */
+export class ConditionalInstanceNorm2d extends Module {
+  readonly weight: Tensor;
+  readonly bias: Tensor;
+  readonly eps: number;
+
+  constructor(gpu: Gpu, readonly numFeatures: number, readonly styles: number, opts: InstanceNormOptions = {}) {
+    super(gpu);
+    if (!(Number.isInteger(styles) && styles >= 1)) throw new Error(`ConditionalInstanceNorm2d: styles must be a positive integer, got ${styles}`);
+    this.eps = opts.eps ?? 1e-5;
+    this.weight = this.param('weight', new Float32Array(styles * numFeatures).fill(1), [styles, numFeatures]);
+    this.bias = this.param('bias', new Float32Array(styles * numFeatures), [styles, numFeatures]);
+  }
+
+  /** x normalised, scaled and shifted by the blend `style` [S] of the per-style γ, β. */
+  forward(x: Tensor, style: Tensor): Tensor {
+    return instanceNorm2d(x, mixRows(this.weight, style), mixRows(this.bias, style), { eps: this.eps });
   }
 }
 

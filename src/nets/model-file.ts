@@ -10,7 +10,7 @@ import { TRANSFORMER_NORMS, TRANSFORMER_VARIANTS, TransformerNet, type Transform
 export const TRANSFORMER_ARCH = 'transformer-net';
 
 /** The metadata keys saveTransformerNet owns; extra metadata cannot override them. */
-const RESERVED = ['arch', 'variant', 'norm', 'width'];
+const RESERVED = ['arch', 'variant', 'norm', 'width', 'styles'];
 
 /**
  * The network's parameters and buffers as a safetensors file. Metadata: arch "transformer-net", variant,
@@ -29,6 +29,7 @@ export async function saveTransformerNet(net: TransformerNet, extra: Record<stri
     variant: net.variant,
     norm: net.norm,
     width: String(net.width),
+    ...(net.styles > 1 ? { styles: String(net.styles) } : {}),
   });
 }
 
@@ -45,6 +46,7 @@ export interface TransformerArch {
   variant: TransformerVariant;
   norm: TransformerNorm;
   width: number;
+  styles: number;
 }
 
 /** pytorch/examples' neural_style.py drops these keys (saved by old PyTorch versions for InstanceNorm2d). */
@@ -85,20 +87,28 @@ export function inferTransformerArch(
       );
     }
   }
-  if (variant === 'pytorch-examples') return { variant, norm: opts.norm ?? 'instance', width: opts.width ?? 32 };
-
+  const [conv1, norm1] = variant === 'pytorch-examples' ? ['conv1.conv2d.weight', 'in1.weight'] : ['conv1.weight', 'norm1.weight'];
   let width = opts.width;
   if (width === undefined && metadata.width !== undefined) {
     width = Number(metadata.width);
     if (!(Number.isInteger(width) && width >= 1)) throw new WeightFileError(`${file}: __metadata__.width "${metadata.width}" is not a positive integer; pass the width option`);
   }
   if (width === undefined) {
-    // conv1's out-channels; without a usable conv1.weight, the default width (the tensor check then lists what is wrong).
-    const w = tensors.get('conv1.weight');
+    // conv1's out-channels; without a usable conv1 weight, the default width (the tensor check then lists what is wrong).
+    const w = tensors.get(conv1);
     width = w && w.shape.length === 4 && w.shape[0] >= 1 ? w.shape[0] : 32;
   }
-  const norm = opts.norm ?? (metadata.norm as TransformerNorm | undefined) ?? (tensors.has('norm1.running_mean') ? 'batch' : 'instance');
-  return { variant, norm, width };
+  // Conditional instance norm stores one (γ, β) row per style: a 2-D norm weight.
+  const n1 = tensors.get(norm1)?.shape;
+  const conditional = n1?.length === 2;
+  const inferred: TransformerNorm = conditional ? 'conditional-instance' : variant === 'paper' && tensors.has('norm1.running_mean') ? 'batch' : 'instance';
+  const norm = opts.norm ?? (metadata.norm as TransformerNorm | undefined) ?? inferred;
+  let styles = 1;
+  if (metadata.styles !== undefined) {
+    styles = Number(metadata.styles);
+    if (!(Number.isInteger(styles) && styles >= 1)) throw new WeightFileError(`${file}: __metadata__.styles "${metadata.styles}" is not a positive integer`);
+  } else if (norm === 'conditional-instance' && conditional) styles = n1[0];
+  return { variant, norm, width, styles };
 }
 
 /** Builds a network from tensors already read; mismatched files throw one WeightFileError listing every

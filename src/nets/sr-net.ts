@@ -17,9 +17,9 @@ import { assertFinite } from '../io/finite.js';
 import { WeightFileError, checkTensors, writeSafetensors, type LoadedTensor } from '../io/safetensors.js';
 import { check, checkRank } from '../layers/check.js';
 import { Conv2d, ConvTranspose2d } from '../layers/conv.js';
-import { add, scaledTanh } from '../layers/elementwise.js';
+import { scaledTanh } from '../layers/elementwise.js';
 import { Module } from '../layers/module.js';
-import { freeIntermediates, makeNorm, normRelu, type Free, type Norm } from './blocks.js';
+import { ResidualBlock, isInference, makeNorm, relu, runRows, type Row } from './blocks.js';
 import { readWeightBytes } from '../io/weight-file.js';
 
 export type SRScale = 4 | 8;
@@ -46,42 +46,13 @@ export interface SRForwardOptions {
 
 
 
-/** conv-norm-ReLU-conv-norm with padded 3×3 convs, plus the identity (no ReLU after the add). */
-class SRResidualBlock extends Module {
-  readonly conv1: Conv2d;
-  readonly bn1: Norm;
-  readonly conv2: Conv2d;
-  readonly bn2: Norm;
-  constructor(gpu: Gpu, c: number, norm: SRNorm, rand: () => number) {
-    super(gpu);
-    this.conv1 = this.child('conv1', new Conv2d(gpu, c, c, 3, { padding: 1, rand }));
-    this.bn1 = this.child('bn1', makeNorm(gpu, c, norm));
-    this.conv2 = this.child('conv2', new Conv2d(gpu, c, c, 3, { padding: 1, rand }));
-    this.bn2 = this.child('bn2', makeNorm(gpu, c, norm));
-  }
-  forward(x: Tensor, free: Free): Tensor {
-    const h = normRelu(this.bn1, this.conv1.forward(x), free);
-    const c2 = this.conv2.forward(h);
-    free(h);
-    const n2 = this.bn2.forward(c2);
-    free(c2);
-    const y = add(x, n2);
-    free(n2);
-    return y;
-  }
-}
-
 export class SRNet extends Module {
   readonly scale: SRScale;
   readonly width: number;
   readonly blocks: number;
   readonly norm: SRNorm;
-  readonly conv_in: Conv2d;
-  readonly bn_in: Norm;
-  readonly res: SRResidualBlock[] = [];
-  readonly up: ConvTranspose2d[] = [];
-  readonly bnUp: Norm[] = [];
-  readonly conv_out: Conv2d;
+  /** The network's table: named rows of layers (see blocks.ts). */
+  private readonly rows: Row[];
 
   constructor(gpu: Gpu, opts: SRNetOptions) {
     super(gpu);
@@ -94,14 +65,19 @@ export class SRNet extends Module {
     this.width = width;
     this.blocks = blocks;
     this.norm = norm;
-    this.conv_in = this.child('conv_in', new Conv2d(gpu, 3, width, 9, { padding: 4, rand }));
-    this.bn_in = this.child('bn_in', makeNorm(gpu, width, norm));
-    for (let i = 1; i <= blocks; i++) this.res.push(this.child(`res${i}`, new SRResidualBlock(gpu, width, norm, rand)));
-    for (let i = 1; i <= Math.log2(scale); i++) {
-      this.up.push(this.child(`up${i}`, new ConvTranspose2d(gpu, width, width, 3, { stride: 2, padding: 1, outputPadding: 1, rand })));
-      this.bnUp.push(this.child(`bn_up${i}`, makeNorm(gpu, width, norm)));
+    const w = width;
+    const n = (name: string) => this.child(name, makeNorm(gpu, w, norm));
+    const conv = (name: string, cin: number, cout: number, k: number) => this.child(name, new Conv2d(gpu, cin, cout, k, { padding: (k - 1) / 2, rand }));
+    this.rows = [['conv_in', [conv('conv_in', 3, w, 9), n('bn_in'), relu]]];
+    for (let i = 1; i <= blocks; i++) {
+      const block = new ResidualBlock(gpu, { conv1: 'conv1', norm1: 'bn1', conv2: 'conv2', norm2: 'bn2' }, { conv: () => new Conv2d(gpu, w, w, 3, { padding: 1, rand }), norm: () => makeNorm(gpu, w, norm) });
+      this.rows.push([`res${i}`, [this.child(`res${i}`, block)]]);
     }
-    this.conv_out = this.child('conv_out', new Conv2d(gpu, width, 3, 9, { padding: 4, rand }));
+    for (let i = 1; i <= Math.log2(scale); i++) {
+      const up = this.child(`up${i}`, new ConvTranspose2d(gpu, w, w, 3, { stride: 2, padding: 1, outputPadding: 1, rand }));
+      this.rows.push([`up${i}`, [up, n(`bn_up${i}`), relu]]);
+    }
+    this.rows.push(['conv_out', [conv('conv_out', w, 3, 9), { op: 'scaledTanh', apply: (t) => scaledTanh(t, 127.5, 127.5) }]]);
   }
 
   /** RGB 0..255 [N, 3, h, w] → RGB in [0, 255], [N, 3, h·scale, w·scale]. */
@@ -109,26 +85,8 @@ export class SRNet extends Module {
     const op = `srNet(×${this.scale})`;
     checkRank(op, 'x', x, 4);
     check(x.shape[1] === 3, op, 'input must have 3 channels (RGB 0..255)', { x });
-    const trace = opts.trace ?? (() => {});
-    trace('input', x.shape);
-    const free = freeIntermediates(this, x);
-    let h = x;
-    const step = (name: string, f: (t: Tensor) => Tensor) => {
-      const y = f(h);
-      free(h);
-      h = y;
-      trace(name, h.shape);
-    };
-    step('conv_in', (t) => normRelu(this.bn_in, this.conv_in.forward(t), free));
-    this.res.forEach((r, i) => step(`res${i + 1}`, (t) => r.forward(t, free)));
-    this.up.forEach((u, i) => step(`up${i + 1}`, (t) => normRelu(this.bnUp[i], u.forward(t), free)));
-    step('conv_out', (t) => {
-      const c = this.conv_out.forward(t);
-      const y = scaledTanh(c, 127.5, 127.5);
-      free(c);
-      return y;
-    });
-    return h;
+    opts.trace?.('input', x.shape);
+    return runRows(this.rows, x, {}, isInference(this, x), opts.trace);
   }
 
   /** LR pixels around a tile that influence its outputs (the receptive radius, rounded up), for tiled inference. */

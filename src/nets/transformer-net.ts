@@ -16,34 +16,42 @@
 //
 // * 'pytorch-examples': exactly pytorch/examples fast_neural_style `TransformerNet` (width 32): reflection
 //   pad k//2 before every conv, affine instance norm (eps 1e-5), nearest ×2 upsample + 3×3 conv instead of the
-//   transposed convs, no output activation; its state-dict names (conv1.conv2d.weight, in1.weight, ...).
+//   transposed convs (Odena et al. 2016: no checkerboard), no output activation; its state-dict names
+//   (conv1.conv2d.weight, in1.weight, ...). Other widths are allowed (16: a quarter of the compute).
+//
+// Norm 'conditional-instance' (Dumoulin et al. 2017) makes one network serve `styles` styles: every instance norm
+// holds a (γ, β) row per style ([S, C] weight and bias, same names), everything else is shared, and forward takes
+// the style, or a blend of styles, as `style`.
 //
 // Sizes: inputs are RGB 0..255 [N,3,H,W] with H, W ≥ 5. Both variants shrink H by 4× and grow it back, so a
 // size that is not a multiple of 4 would come out different (the paper's: 18 → 20; pytorch-examples' as
 // well). With `matchInputSize` (default true) forward reflection-pads the input at the right and bottom up to a
 // multiple of 4 and crops the output back, so the output always has the input's size; turn it off for
 // the exact upstream semantics.
-import type { Tensor } from '../autograd/tensor.js';
+import { Tensor } from '../autograd/tensor.js';
 import type { Gpu } from '../gpu/index.js';
 import { check, checkRank } from '../layers/check.js';
 import { Conv2d, ConvTranspose2d } from '../layers/conv.js';
-import { add, scaledTanh } from '../layers/elementwise.js';
+import { scaledTanh } from '../layers/elementwise.js';
 import { Module } from '../layers/module.js';
-import { InstanceNorm2d } from '../layers/norm.js';
-import { freeIntermediates, makeNorm, normRelu, type Free, type Norm } from './blocks.js';
-import { centerCrop2d, reflectionPad2d, upsampleNearest2d } from '../layers/spatial.js';
+import { centerCrop2d, reflectionPad2d } from '../layers/spatial.js';
+import { ConvLayer, ResidualBlock, isInference, makeNorm, relu, runRows, type NormKind, type Op, type Row, type WalkContext } from './blocks.js';
 
 export type TransformerVariant = 'paper' | 'pytorch-examples';
-export type TransformerNorm = 'batch' | 'instance';
+export type TransformerNorm = NormKind;
 export const TRANSFORMER_VARIANTS: readonly TransformerVariant[] = ['paper', 'pytorch-examples'];
-export const TRANSFORMER_NORMS: readonly TransformerNorm[] = ['batch', 'instance'];
+export const TRANSFORMER_NORMS: readonly TransformerNorm[] = ['batch', 'instance', 'conditional-instance'];
+/** A style of a multi-style network: its index, or weights per style (blended, normalised to sum 1). */
+export type StyleBlend = number | readonly number[] | Float32Array;
 
 export interface TransformerNetOptions {
   variant: TransformerVariant;
   /** Default: 'batch' for 'paper' (the paper's), 'instance' for 'pytorch-examples' (its only choice). */
   norm?: TransformerNorm;
-  /** Channels of the first conv (the others are 2w and 4w): 32 full (default), 16 half. 'pytorch-examples' is always 32. */
+  /** Channels of the first conv (the others are 2w and 4w): 32 full (default, and upstream pytorch-examples'), 16 half. */
   width?: number;
+  /** Styles of a conditional-instance-norm network (default 1). */
+  styles?: number;
   /** Uniform [0, 1) source for the initial conv weights (seed it for reproducible runs). */
   rand?: () => number;
 }
@@ -53,6 +61,8 @@ export interface TransformerForwardOptions {
   matchInputSize?: boolean;
   /** Called with every stage's output shape: 'input', ['padToMultiple'], the variant's layers, ['crop'], 'output'. */
   trace?: (name: string, shape: readonly number[]) => void;
+  /** Multi-style networks: the style index or a blend of the styles (default style 0). */
+  style?: StyleBlend;
 }
 
 /** The smallest height and width forward accepts (both variants). */
@@ -84,86 +94,24 @@ export function padToMultiple(x: Tensor, m: number): { y: Tensor; padH: number; 
   return { y: reflectionPadAny(x, [0, padW, 0, padH]), padH, padW };
 }
 
-/** A layer's forward; composite layers free what they consume through `free` (inference only). */
-type Layer = { forward(x: Tensor, free: Free): Tensor };
+/** The paper's residual block: unpadded 3×3 convs, identity centre-cropped by 2 px per side. */
+const paperResidual = (gpu: Gpu, c: number, norm: NormKind, styles: number, rand: () => number) =>
+  new ResidualBlock(gpu, { conv1: 'conv1', norm1: 'norm1', conv2: 'conv2', norm2: 'norm2' }, { conv: () => new Conv2d(gpu, c, c, 3, { rand }), norm: () => makeNorm(gpu, c, norm, styles) }, 2);
 
-/** pytorch/examples ConvLayer: ReflectionPad2d(k // 2) then Conv2d (state: conv2d.weight, conv2d.bias). */
-class ConvLayer extends Module {
-  readonly conv2d: Conv2d;
-  constructor(gpu: Gpu, cin: number, cout: number, readonly k: number, stride: number, rand: () => number, readonly upsample = 1) {
-    super(gpu);
-    this.conv2d = this.child('conv2d', new Conv2d(gpu, cin, cout, k, { stride, rand }));
-  }
-  forward(x: Tensor, free: Free): Tensor {
-    let h = x;
-    if (this.upsample > 1) h = upsampleNearest2d(h, this.upsample);
-    const p = reflectionPad2d(h, Math.floor(this.k / 2));
-    if (h !== x) free(h);
-    const y = this.conv2d.forward(p);
-    free(p);
-    return y;
-  }
-}
+/** pytorch/examples ResidualBlock: reflection-padded 3×3 ConvLayers, in1/in2 (size kept). */
+const peResidual = (gpu: Gpu, c: number, norm: NormKind, styles: number, rand: () => number) =>
+  new ResidualBlock(gpu, { conv1: 'conv1', norm1: 'in1', conv2: 'conv2', norm2: 'in2' }, { conv: () => new ConvLayer(gpu, c, c, 3, 1, rand), norm: () => makeNorm(gpu, c, norm, styles) });
 
-/** pytorch/examples ResidualBlock: in2(conv2(relu(in1(conv1(x))))) + x. */
-class PeResidualBlock extends Module {
-  readonly conv1: ConvLayer;
-  readonly in1: InstanceNorm2d;
-  readonly conv2: ConvLayer;
-  readonly in2: InstanceNorm2d;
-  constructor(gpu: Gpu, c: number, rand: () => number) {
-    super(gpu);
-    this.conv1 = this.child('conv1', new ConvLayer(gpu, c, c, 3, 1, rand));
-    this.in1 = this.child('in1', new InstanceNorm2d(gpu, c, { affine: true }));
-    this.conv2 = this.child('conv2', new ConvLayer(gpu, c, c, 3, 1, rand));
-    this.in2 = this.child('in2', new InstanceNorm2d(gpu, c, { affine: true }));
-  }
-  forward(x: Tensor, free: Free): Tensor {
-    const h = normRelu(this.in1, this.conv1.forward(x, free), free);
-    const c2 = this.conv2.forward(h, free);
-    free(h);
-    const n2 = this.in2.forward(c2);
-    free(c2);
-    const y = add(n2, x);
-    free(n2);
-    return y;
-  }
-}
-
-/** The paper's residual block: unpadded convs, identity centre-cropped by 2 px per side, no relu after the add. */
-class PaperResidualBlock extends Module {
-  readonly conv1: Conv2d;
-  readonly norm1: Norm;
-  readonly conv2: Conv2d;
-  readonly norm2: Norm;
-  constructor(gpu: Gpu, c: number, norm: TransformerNorm, rand: () => number) {
-    super(gpu);
-    this.conv1 = this.child('conv1', new Conv2d(gpu, c, c, 3, { rand }));
-    this.norm1 = this.child('norm1', makeNorm(gpu, c, norm));
-    this.conv2 = this.child('conv2', new Conv2d(gpu, c, c, 3, { rand }));
-    this.norm2 = this.child('norm2', makeNorm(gpu, c, norm));
-  }
-  forward(x: Tensor, free: Free): Tensor {
-    const h = normRelu(this.norm1, this.conv1.forward(x), free);
-    const c2 = this.conv2.forward(h);
-    free(h);
-    const n2 = this.norm2.forward(c2);
-    free(c2);
-    const id = centerCrop2d(x, 2);
-    const y = add(id, n2);
-    free(id);
-    free(n2);
-    return y;
-  }
-}
-
+const op = (name: string, apply: (x: Tensor) => Tensor): Op => ({ op: name, apply });
 
 export class TransformerNet extends Module {
   readonly variant: TransformerVariant;
   readonly norm: TransformerNorm;
   readonly width: number;
-  private readonly layers: Record<string, Layer> = {};
-  private readonly res: (PeResidualBlock | PaperResidualBlock)[] = [];
+  /** Number of styles (conditional instance norm: one γ, β row each; 1 otherwise). */
+  readonly styles: number;
+  /** The network's table: named rows of layers (see blocks.ts). */
+  private readonly rows: Row[];
 
   constructor(gpu: Gpu, opts: TransformerNetOptions) {
     super(gpu);
@@ -176,104 +124,101 @@ export class TransformerNet extends Module {
     if (!TRANSFORMER_NORMS.includes(norm)) throw new Error(`TransformerNet: unknown norm "${String(norm)}" (known: ${TRANSFORMER_NORMS.join(', ')})`);
     const width = opts.width ?? 32;
     if (!(Number.isInteger(width) && width >= 1)) throw new Error(`TransformerNet: width must be a positive integer, got ${width}`);
-    if (variant === 'pytorch-examples') {
-      if (norm !== 'instance') throw new Error(`TransformerNet: the pytorch-examples variant uses instance norm only (got norm "${norm}")`);
-      if (width !== 32) throw new Error(`TransformerNet: the pytorch-examples variant has width 32 only (got ${width})`);
-    }
+    if (variant === 'pytorch-examples' && norm === 'batch') throw new Error(`TransformerNet: the pytorch-examples variant uses instance norm (got norm "${norm}")`);
+    const styles = opts.styles ?? 1;
+    if (!(Number.isInteger(styles) && styles >= 1)) throw new Error(`TransformerNet: styles must be a positive integer, got ${styles}`);
+    if (styles > 1 && norm !== 'conditional-instance') throw new Error(`TransformerNet: ${styles} styles need norm "conditional-instance" (got "${norm}")`);
     this.norm = norm;
     this.width = width;
+    this.styles = styles;
     const w = width;
-    const L = this.layers;
+    const n = (name: string, c: number) => this.child(name, makeNorm(gpu, c, norm, styles));
+    const res = (make: typeof paperResidual) => [1, 2, 3, 4, 5].map((i): Row => [`res${i}`, [this.child(`res${i}`, make(gpu, 4 * w, norm, styles, rand))]]);
     if (variant === 'pytorch-examples') {
-      L.conv1 = this.child('conv1', new ConvLayer(gpu, 3, 32, 9, 1, rand));
-      L.in1 = this.child('in1', new InstanceNorm2d(gpu, 32, { affine: true }));
-      L.conv2 = this.child('conv2', new ConvLayer(gpu, 32, 64, 3, 2, rand));
-      L.in2 = this.child('in2', new InstanceNorm2d(gpu, 64, { affine: true }));
-      L.conv3 = this.child('conv3', new ConvLayer(gpu, 64, 128, 3, 2, rand));
-      L.in3 = this.child('in3', new InstanceNorm2d(gpu, 128, { affine: true }));
-      for (let i = 1; i <= 5; i++) this.res.push(this.child(`res${i}`, new PeResidualBlock(gpu, 128, rand)));
-      L.deconv1 = this.child('deconv1', new ConvLayer(gpu, 128, 64, 3, 1, rand, 2));
-      L.in4 = this.child('in4', new InstanceNorm2d(gpu, 64, { affine: true }));
-      L.deconv2 = this.child('deconv2', new ConvLayer(gpu, 64, 32, 3, 1, rand, 2));
-      L.in5 = this.child('in5', new InstanceNorm2d(gpu, 32, { affine: true }));
-      L.deconv3 = this.child('deconv3', new ConvLayer(gpu, 32, 3, 9, 1, rand));
+      const conv = (name: string, cin: number, cout: number, k: number, stride: number, up = 1) => this.child(name, new ConvLayer(gpu, cin, cout, k, stride, rand, up));
+      this.rows = [
+        ['conv1', [conv('conv1', 3, w, 9, 1), n('in1', w), relu]],
+        ['conv2', [conv('conv2', w, 2 * w, 3, 2), n('in2', 2 * w), relu]],
+        ['conv3', [conv('conv3', 2 * w, 4 * w, 3, 2), n('in3', 4 * w), relu]],
+        ...res(peResidual),
+        ['deconv1', [conv('deconv1', 4 * w, 2 * w, 3, 1, 2), n('in4', 2 * w), relu]],
+        ['deconv2', [conv('deconv2', 2 * w, w, 3, 1, 2), n('in5', w), relu]],
+        ['deconv3', [conv('deconv3', w, 3, 9, 1)]],
+      ];
     } else {
-      L.conv1 = this.child('conv1', new Conv2d(gpu, 3, w, 9, { padding: 4, rand }));
-      L.norm1 = this.child('norm1', makeNorm(gpu, w, norm));
-      L.conv2 = this.child('conv2', new Conv2d(gpu, w, 2 * w, 3, { stride: 2, padding: 1, rand }));
-      L.norm2 = this.child('norm2', makeNorm(gpu, 2 * w, norm));
-      L.conv3 = this.child('conv3', new Conv2d(gpu, 2 * w, 4 * w, 3, { stride: 2, padding: 1, rand }));
-      L.norm3 = this.child('norm3', makeNorm(gpu, 4 * w, norm));
-      for (let i = 1; i <= 5; i++) this.res.push(this.child(`res${i}`, new PaperResidualBlock(gpu, 4 * w, norm, rand)));
-      const up = { stride: 2, padding: 1, outputPadding: 1, rand };
-      L.deconv1 = this.child('deconv1', new ConvTranspose2d(gpu, 4 * w, 2 * w, 3, up));
-      L.norm4 = this.child('norm4', makeNorm(gpu, 2 * w, norm));
-      L.deconv2 = this.child('deconv2', new ConvTranspose2d(gpu, 2 * w, w, 3, up));
-      L.norm5 = this.child('norm5', makeNorm(gpu, w, norm));
-      L.conv4 = this.child('conv4', new Conv2d(gpu, w, 3, 9, { padding: 4, rand }));
+      const conv = (name: string, cin: number, cout: number, k: number, o: { stride?: number; padding?: number }) => this.child(name, new Conv2d(gpu, cin, cout, k, { ...o, rand }));
+      const up = (name: string, cin: number, cout: number) => this.child(name, new ConvTranspose2d(gpu, cin, cout, 3, { stride: 2, padding: 1, outputPadding: 1, rand }));
+      this.rows = [
+        ['pad', [op('reflectionPad40', (t) => reflectionPadAny(t, [40, 40, 40, 40]))]],
+        ['conv1', [conv('conv1', 3, w, 9, { padding: 4 }), n('norm1', w), relu]],
+        ['conv2', [conv('conv2', w, 2 * w, 3, { stride: 2, padding: 1 }), n('norm2', 2 * w), relu]],
+        ['conv3', [conv('conv3', 2 * w, 4 * w, 3, { stride: 2, padding: 1 }), n('norm3', 4 * w), relu]],
+        ...res(paperResidual),
+        ['deconv1', [up('deconv1', 4 * w, 2 * w), n('norm4', 2 * w), relu]],
+        ['deconv2', [up('deconv2', 2 * w, w), n('norm5', w), relu]],
+        ['conv4', [conv('conv4', w, 3, 9, { padding: 4 }), op('scaledTanh', (t) => scaledTanh(t, 127.5, 127.5))]],
+      ];
     }
+  }
+
+  /** The style blend as weights per style: a style index, or weights (normalised to sum 1). */
+  styleWeights(style: StyleBlend = 0): Float32Array {
+    const S = this.styles;
+    const w = new Float32Array(S);
+    if (typeof style === 'number') {
+      if (!(Number.isInteger(style) && style >= 0 && style < S)) throw new Error(`TransformerNet: style index ${style} out of range (the model has ${S} style${S > 1 ? 's' : ''}: 0..${S - 1})`);
+      w[style] = 1;
+      return w;
+    }
+    if (style.length !== S) throw new Error(`TransformerNet: a style blend needs ${S} weights (one per style), got ${style.length}`);
+    const sum = Array.from(style).reduce((a, b) => a + b, 0);
+    if (!(Array.from(style).every((v) => Number.isFinite(v) && v >= 0) && sum > 0)) throw new Error(`TransformerNet: style blend weights must be non-negative with a positive sum, got [${Array.from(style).join(', ')}]`);
+    style.forEach((v, i) => (w[i] = v / sum));
+    return w;
+  }
+
+  /** The rows and the context forward would run them with (tiled inference drives them itself). */
+  plan(opts: TransformerForwardOptions = {}): { rows: readonly Row[]; ctx: WalkContext } {
+    return { rows: this.rows, ctx: this.norm === 'conditional-instance' ? { style: Tensor.from(this.gpu, this.styleWeights(opts.style), [this.styles]) } : {} };
   }
 
   /** RGB 0..255 [N,3,H,W] (H, W ≥ 5) → RGB ≈0..255 [N,3,H,W] (with matchInputSize, the default). */
   forward(x: Tensor, opts: TransformerForwardOptions = {}): Tensor {
-    const op = `transformerNet(${this.variant})`;
-    checkRank(op, 'x', x, 4);
-    check(x.shape[1] === 3, op, 'input must have 3 channels (RGB 0..255)', { x });
+    const name = `transformerNet(${this.variant})`;
+    checkRank(name, 'x', x, 4);
+    check(x.shape[1] === 3, name, 'input must have 3 channels (RGB 0..255)', { x });
     const [, , H, W] = x.shape;
     check(
       H >= TRANSFORMER_MIN_SIZE && W >= TRANSFORMER_MIN_SIZE,
-      op,
+      name,
       `input must be at least ${TRANSFORMER_MIN_SIZE}×${TRANSFORMER_MIN_SIZE} pixels (height × width), got ${H}×${W}`,
       { x },
     );
-    const trace = opts.trace ?? (() => {});
-    trace('input', x.shape);
-    const free = freeIntermediates(this, x);
+    const trace = opts.trace;
+    trace?.('input', x.shape);
+    const inference = isInference(this, x);
     const match = opts.matchInputSize ?? true;
-    let h = x;
-    let padH = 0;
-    let padW = 0;
-    if (match) {
-      ({ y: h, padH, padW } = padToMultiple(x, 4));
-      if (h !== x) trace('padToMultiple', h.shape);
+    const { y: padded, padH, padW } = match ? padToMultiple(x, 4) : { y: x, padH: 0, padW: 0 };
+    if (padded !== x) trace?.('padToMultiple', padded.shape);
+    const { rows, ctx } = this.plan(opts);
+    let h: Tensor;
+    try {
+      h = runRows(rows, padded, ctx, inference, trace);
+    } finally {
+      if (inference) ctx.style?.dispose();
+      if (inference && padded !== x) padded.dispose();
     }
-    const step = (name: string, f: (t: Tensor) => Tensor) => {
-      const y = f(h);
-      free(h);
+    if (padH || padW) {
+      const y = centerCrop2d(h, [0, padW, 0, padH]);
+      if (inference) h.dispose();
       h = y;
-      trace(name, h.shape);
-    };
-    const L = this.layers;
-    const nr = (conv: string, norm: string) => (t: Tensor) => normRelu(L[norm] as Norm, L[conv].forward(t, free), free);
-    if (this.variant === 'pytorch-examples') {
-      step('conv1', nr('conv1', 'in1'));
-      step('conv2', nr('conv2', 'in2'));
-      step('conv3', nr('conv3', 'in3'));
-      this.res.forEach((r, i) => step(`res${i + 1}`, (t) => r.forward(t, free)));
-      step('deconv1', nr('deconv1', 'in4'));
-      step('deconv2', nr('deconv2', 'in5'));
-      step('deconv3', (t) => L.deconv3.forward(t, free));
-    } else {
-      step('pad', (t) => reflectionPadAny(t, [40, 40, 40, 40]));
-      step('conv1', nr('conv1', 'norm1'));
-      step('conv2', nr('conv2', 'norm2'));
-      step('conv3', nr('conv3', 'norm3'));
-      this.res.forEach((r, i) => step(`res${i + 1}`, (t) => r.forward(t, free)));
-      step('deconv1', nr('deconv1', 'norm4'));
-      step('deconv2', nr('deconv2', 'norm5'));
-      step('conv4', (t) => {
-        const c = L.conv4.forward(t, free);
-        const y = scaledTanh(c, 127.5, 127.5);
-        free(c);
-        return y;
-      });
+      trace?.('crop', h.shape);
     }
-    if (padH || padW) step('crop', (t) => centerCrop2d(t, [0, padW, 0, padH]));
-    trace('output', h.shape);
+    trace?.('output', h.shape);
     return h;
   }
 
-  /** Output size of forward for an input of H×W (without matchInputSize; with it, the output is H×W). */
+/** Output size of forward for an input of H×W (without matchInputSize; with it, the output is H×W). */
   static outputSize(variant: TransformerVariant, H: number, W: number): [number, number] {
     const f = (n: number) => {
       const q = Math.ceil(Math.ceil((variant === 'paper' ? n + 80 : n) / 2) / 2);
@@ -288,6 +233,6 @@ export class TransformerNet extends Module {
   }
 
   override toString(): string {
-    return `TransformerNet(${this.variant}, ${this.norm} norm, width ${this.width})`;
+    return `TransformerNet(${this.variant}, ${this.norm} norm, width ${this.width}${this.styles > 1 ? `, ${this.styles} styles` : ''})`;
   }
 }
