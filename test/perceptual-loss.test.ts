@@ -12,7 +12,7 @@ import { tinyLossNet } from './helpers/tiny-loss-net.js';
 import { expectClose } from './helpers/opcheck.js';
 import { randn, rng, uniform } from './helpers/rand.js';
 import { conv2dRef, type ConvGeom } from './reference/conv.js';
-import { gramRef } from './reference/reduce.js';
+import { gramRef } from './reference/gram.js';
 import { mseRef, tvRef } from './reference/loss.js';
 
 const gpu = useGpu();

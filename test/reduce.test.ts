@@ -1,17 +1,15 @@
 import { describe, expect, it } from 'vitest';
 import { Tensor, tidy } from '../src/autograd/tensor.js';
-import { ShapeError } from '../src/gpu/index.js';
-import { gramSplit } from '../src/kernels/gram.js';
 import { sumForward } from '../src/kernels/reduce.js';
-import { gram } from '../src/layers/gram.js';
 import { add } from '../src/layers/elementwise.js';
 import { mseLoss, totalVariation } from '../src/layers/loss.js';
 import { mean, sum } from '../src/layers/reduce.js';
 import { useGpu } from './helpers/gpu.js';
+import { withGridsFoldedAt } from './helpers/grid.js';
 import { checkOp, expectClose, input } from './helpers/opcheck.js';
 import { rng, uniform } from './helpers/rand.js';
 import { mseRef, mseVjp, tvRef, tvVjp } from './reference/loss.js';
-import { gramRef, gramVjp, sumRef, sumVjp } from './reference/reduce.js';
+import { sumRef, sumVjp } from './reference/reduce.js';
 
 const gpu = useGpu();
 
@@ -65,16 +63,9 @@ describe('sum and mean', () => {
 });
 
 describe('folded grids (above 65535 workgroups per dimension)', () => {
-  // The device limit cannot be reached on a small test, so fold at 7 workgroups: every kernel must index
-  // with gid.x + gid.y·nwg.x·WG and ignore the workgroups past the end of the last row.
-  it('sum, mse, tv, gram forward and backward on a grid folded at 7', async () => {
+  it('sum, mse and tv forward and backward on a grid folded at 7', async () => {
     const g = gpu();
-    const grid = g.grid.bind(g);
-    g.grid = (n: number, wg: number) => {
-      const groups = Math.max(1, Math.ceil(n / wg));
-      return groups <= 7 ? [groups, 1, 1] : [7, Math.ceil(groups / 7), 1];
-    };
-    try {
+    await withGridsFoldedAt(g, 7, async () => {
       for (const n of [65537, 9000]) {
         await checkOp(g, {
           name: `sum folded ${n}`,
@@ -98,58 +89,6 @@ describe('folded grids (above 65535 workgroups per dimension)', () => {
         },
         fdStep: 1e-2,
       });
-      const shape = [1, 2, 30, 31]; // 15 column blocks in the backward
-      await checkOp(g, {
-        name: 'gram folded',
-        inputs: [input(shape, 5)],
-        gpu: ([x]) => gram(x),
-        ref: ([x]) => gramRef(x, shape),
-        vjp: ([x], dy) => [gramVjp(x, shape, dy)],
-      });
-    } finally {
-      g.grid = grid;
-    }
-  });
-});
-
-describe('gram', () => {
-  const cases: number[][] = [
-    [1, 1, 1, 1],
-    [1, 3, 5, 7],
-    [2, 5, 3, 9],
-    [1, 17, 13, 11],
-    [2, 33, 7, 5],
-    [1, 3, 33, 31], // K = 1023 is split into slices
-    [2, 70, 5, 7], // 2×2 tiles: only the upper ones are computed and mirrored
-    [1, 130, 3, 3], // 3×3 tiles, K below one chunk
-  ];
-  for (const shape of cases) {
-    it(`${shape}: forward and gradient`, async () => {
-      await checkOp(gpu(), {
-        name: `gram ${shape}`,
-        inputs: [input(shape, shape.reduce((a, b) => a * 31 + b, 7))],
-        gpu: ([x]) => gram(x),
-        ref: ([x]) => gramRef(x, shape),
-        vjp: ([x], dy) => [gramVjp(x, shape, dy)],
-        tolForward: 1e-5,
-        tolGrad: 1e-5,
-      });
     });
-  }
-
-  it('splits K for few tiles and keeps one slice for many', () => {
-    expect(gramSplit(1, 64, 65536).S).toBeGreaterThan(16);
-    expect(gramSplit(1, 3, 1023).S).toBe(4);
-    expect(gramSplit(4, 512, 4096).S).toBeLessThanOrEqual(2);
-    const { S, kPer } = gramSplit(1, 64, 65536);
-    expect(S * kPer).toBeGreaterThanOrEqual(65536);
-    expect((S - 1) * kPer).toBeLessThan(65536);
-  });
-
-  it('rejects a non-4-D input, naming the op and the shape', () => {
-    const x = Tensor.from(gpu(), new Float32Array(12), [3, 4]);
-    expect(() => gram(x)).toThrow(ShapeError);
-    expect(() => gram(x)).toThrow(/^gram: .*x \[3,4\]/);
-    x.dispose();
   });
 });

@@ -1,5 +1,6 @@
-// A kernel is a named WGSL compute shader. wgsl_reflect reads its bindings and its uniform struct layout
-// once, so launchers pass bindings by name and uniforms as plain objects, never computing offsets by hand.
+// A kernel is a named WGSL compute shader. wgsl_reflect reads its bindings, its uniform struct layout and its
+// workgroup size once, so launchers pass bindings by name and uniforms as plain objects, never computing
+// offsets or restating sizes by hand.
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 
 export interface UniformField {
@@ -28,6 +29,8 @@ export interface Kernel {
   readonly bindings: Map<string, BindingInfo>;
   /** Names of `override` constants the shader declares. */
   readonly overrides: Set<string>;
+  /** The entry point's @workgroup_size, override constants at their defaults: what grids are computed from. */
+  readonly workgroupSize: readonly [number, number, number];
 }
 
 function scalarOf(typeName: string): 'u32' | 'i32' | 'f32' {
@@ -59,7 +62,9 @@ export function kernel(name: string, code: string, entry = 'main'): Kernel {
     bindings.set(s.name, { name: s.name, binding: s.binding, kind: 'storage', access });
   }
   const overrides = new Set(r.overrides.map((o) => o.name));
-  return { name, code, entry, bindings, overrides };
+  const size = r.entry.compute.find((f) => f.name === entry)?.workgroupSize;
+  if (!size) throw new Error(`kernel ${name}: no @compute entry point ${entry} with a @workgroup_size`);
+  return { name, code, entry, bindings, overrides, workgroupSize: [size[0], size[1], size[2]] };
 }
 
 /** Encodes a uniform object into the struct layout reflection found; every field must be given. */

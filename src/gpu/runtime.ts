@@ -197,15 +197,19 @@ export class Gpu {
 
   // ---- kernels ------------------------------------------------------------------------------------
 
-  /** 1-D grid for n invocations of workgroup size wg, folded into y above the per-dimension limit.
-   *  Kernels compute their index as `gid.x + gid.y * nwg.x * WG`. */
-  grid(n: number, wg: number): [number, number, number] {
-    const groups = Math.max(1, Math.ceil(n / wg));
+  /** `groups` workgroups folded into (x, y) above the per-dimension limit, and `z` as given: the one place grids
+   *  fold. Kernels index `wid.x + wid.y·nwg.x` (per invocation: `gid.x + gid.y·nwg.x·WG`) and skip the excess. */
+  fold(groups: number, what: string, z = 1): [number, number, number] {
     const max = this.limits.maxComputeWorkgroupsPerDimension;
-    if (groups <= max) return [groups, 1, 1];
-    const y = Math.ceil(groups / max);
-    if (y > max) throw new Error(`grid: ${n} invocations exceed the device's dispatch limits`);
-    return [max, y, 1];
+    const g = Math.max(1, groups);
+    const [x, y] = g <= max ? [g, 1] : [max, Math.ceil(g / max)];
+    if (y > max || z > max) throw new Error(`${what}: ${g} × ${z} workgroups exceed the device's dispatch limits (${max} per dimension)`);
+    return [x, y, z];
+  }
+
+  /** The folded 1-D grid of kernel k for n invocations of `items` elements each, from its reflected @workgroup_size. */
+  grid(k: Kernel, n: number, items = 1): [number, number, number] {
+    return this.fold(Math.ceil(n / (k.workgroupSize[0] * items)), k.name);
   }
 
   pipeline(k: Kernel, constants: Record<string, number> = {}): GPUComputePipeline {

@@ -4,7 +4,6 @@
 // The bias corrections depend only on the step, so the CPU computes them and passes them as uniforms.
 import { kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
 
-const WG = 256;
 
 const adamK = kernel(
   'adam.step',
@@ -16,7 +15,7 @@ struct P { n: u32, beta1: f32, beta2: f32, omb1: f32, omb2: f32, eps: f32, weigh
 @group(0) @binding(2) var<storage, read> grad: array<f32>;
 @group(0) @binding(3) var<storage, read_write> m: array<f32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 @compute @workgroup_size(WG)
 fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
   let i = gid.x + gid.y * nwg.x * WG;
@@ -49,6 +48,6 @@ export function adamUpdate(gpu: Gpu, param: RawTensor, grad: RawTensor, m: RawTe
   gpu.dispatch(
     adamK,
     { p: { n, beta1: h.beta1, beta2: h.beta2, omb1: 1 - h.beta1, omb2: 1 - h.beta2, eps: h.eps, weightDecay: h.weightDecay, stepSize, bc2Sqrt }, param, grad, m, v },
-    gpu.grid(n, WG),
+    gpu.grid(adamK, n),
   );
 }

@@ -8,7 +8,6 @@
 // from zero and clips it to 0..255 (MATLAB's uint8 intermediate).
 import { kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
 
-const WG = 256;
 
 const resampleK = kernel('resample1d.forward', /* wgsl */ `
 // n: output elements; the tensor is seen as [outer, len, inner] with len = lin (input) or lout (output).
@@ -18,7 +17,7 @@ struct P { n: u32, lin: u32, lout: u32, inner: u32, taps: u32, round: u32 }
 @group(0) @binding(2) var<storage, read> idx: array<u32>;
 @group(0) @binding(3) var<storage, read> w: array<f32>;
 @group(0) @binding(4) var<storage, read_write> y: array<f32>;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 @compute @workgroup_size(WG) fn main(@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u) {
   let i = g.x + g.y * nw.x * WG;
   if (i >= p.n) { return; }
@@ -85,7 +84,7 @@ export function resampleAxis(gpu: Gpu, x: RawTensor, axis: 2 | 3, m: ResampleMat
   const y = gpu.empty(shape, what);
   const n = numel(shape);
   const p = { n, lin, lout: m.outSize, inner: axis === 2 ? W : 1, taps: m.taps, round: round ? 1 : 0 };
-  gpu.dispatch(resampleK, { p, x, idx: m.idx, w: m.w, y }, gpu.grid(n, WG));
+  gpu.dispatch(resampleK, { p, x, idx: m.idx, w: m.w, y }, gpu.grid(resampleK, n));
   return y;
 }
 

@@ -6,7 +6,6 @@
 import { kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
 import { reduceAll, reductionKernel } from './reduce.js';
 
-const WG = 256;
 const ITEMS = 16;
 const ARGS = '@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u';
 const INDEX = 'let i = gid.x + gid.y * nwg.x * WG; if (i >= p.n) { return; }';
@@ -28,7 +27,7 @@ struct P { n: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> out: array<f32>;
 @group(0) @binding(2) var<storage, read> x: array<f32>;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 override ITEMS: u32 = ${ITEMS};
 var<workgroup> part: array<f32, WG>;
 @compute @workgroup_size(WG)
@@ -57,7 +56,7 @@ struct P { n: u32, offX: u32, offY: u32, alpha: f32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 @compute @workgroup_size(WG) fn main(${ARGS}) { ${INDEX} y[p.offY + i] = y[p.offY + i] + p.alpha * x[p.offX + i]; }`,
 );
 
@@ -70,7 +69,7 @@ struct P { n: u32, offX: u32, offY: u32, c: f32, a: f32, b: f32 }
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
 @group(0) @binding(3) var<storage, read> u: array<f32>;
 @group(0) @binding(4) var<storage, read> v: array<f32>;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 @compute @workgroup_size(WG) fn main(${ARGS}) {
   ${INDEX}
   let alpha = p.c + p.a * u[0] + p.b * v[0];
@@ -85,7 +84,7 @@ struct P { n: u32, alpha: f32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 @compute @workgroup_size(WG) fn main(${ARGS}) { ${INDEX} y[i] = p.alpha * x[i]; }`,
 );
 
@@ -95,7 +94,7 @@ const scaleInPlaceK = kernel(
 struct P { n: u32, alpha: f32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 @compute @workgroup_size(WG) fn main(${ARGS}) { ${INDEX} y[i] = p.alpha * y[i]; }`,
 );
 
@@ -106,7 +105,7 @@ struct P { n: u32, offX: u32, offY: u32 }
 @group(0) @binding(0) var<uniform> p: P;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> y: array<f32>;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 @compute @workgroup_size(WG) fn main(${ARGS}) { ${INDEX} y[p.offY + i] = x[p.offX + i]; }`,
 );
 
@@ -129,13 +128,13 @@ export function sumAbs(gpu: Gpu, x: RawTensor, items = ITEMS): RawTensor {
 
 /** max |x[i]| (the L∞ norm; 0 for an empty vector) as a [1] tensor. */
 export function maxAbs(gpu: Gpu, x: RawTensor, items = ITEMS): RawTensor {
-  const per = WG * items;
+  const per = maxAbsK.workgroupSize[0] * items;
   let n = numel(x.shape);
   let cur = x;
   do {
     const groups = Math.max(1, Math.ceil(n / per));
     const out = gpu.empty([groups], groups === 1 ? 'max_abs output' : 'max_abs partial maxima');
-    gpu.dispatch(maxAbsK, { p: { n }, out, x: cur }, gpu.grid(n, per), { ITEMS: items });
+    gpu.dispatch(maxAbsK, { p: { n }, out, x: cur }, gpu.grid(maxAbsK, n, items), { ITEMS: items });
     if (cur !== x) gpu.release(cur);
     cur = out;
     n = groups;
@@ -173,29 +172,29 @@ export interface DeviceCoef {
 export function axpy(gpu: Gpu, y: RawTensor, x: RawTensor, alpha: number | DeviceCoef, r: Range = {}): void {
   const { n, offX, offY } = range('blas.axpy', x, y, r);
   if (typeof alpha === 'number') {
-    gpu.dispatch(axpyK, { p: { n, offX, offY, alpha }, x, y }, gpu.grid(n, WG));
+    gpu.dispatch(axpyK, { p: { n, offX, offY, alpha }, x, y }, gpu.grid(axpyK, n));
     return;
   }
   const { c = 0, a = 0, b = 0 } = alpha;
   const u = alpha.u ?? alpha.v;
   const v = alpha.v ?? alpha.u;
   if (!u || !v) {
-    gpu.dispatch(axpyK, { p: { n, offX, offY, alpha: c }, x, y }, gpu.grid(n, WG));
+    gpu.dispatch(axpyK, { p: { n, offX, offY, alpha: c }, x, y }, gpu.grid(axpyK, n));
     return;
   }
-  gpu.dispatch(axpyDevK, { p: { n, offX, offY, c, a: alpha.u ? a : 0, b: alpha.v ? b : 0 }, x, y, u, v }, gpu.grid(n, WG));
+  gpu.dispatch(axpyDevK, { p: { n, offX, offY, c, a: alpha.u ? a : 0, b: alpha.v ? b : 0 }, x, y, u, v }, gpu.grid(axpyDevK, n));
 }
 
 /** α·x into `out` (a new tensor when omitted; out === x scales in place). Returns out. */
 export function scale(gpu: Gpu, x: RawTensor, alpha: number, out?: RawTensor): RawTensor {
   const n = numel(x.shape);
   if (out === x || (out && out.buffer === x.buffer)) {
-    gpu.dispatch(scaleInPlaceK, { p: { n, alpha }, y: x }, gpu.grid(n, WG));
+    gpu.dispatch(scaleInPlaceK, { p: { n, alpha }, y: x }, gpu.grid(scaleInPlaceK, n));
     return x;
   }
   const y = out ?? gpu.empty(x.shape, 'scale output');
   sameLength('blas.scale', x, y);
-  gpu.dispatch(scaleK, { p: { n, alpha }, x, y }, gpu.grid(n, WG));
+  gpu.dispatch(scaleK, { p: { n, alpha }, x, y }, gpu.grid(scaleK, n));
   return y;
 }
 
@@ -206,7 +205,7 @@ export function copy(gpu: Gpu, x: RawTensor, y: RawTensor, r: Range = {}): void 
     if (n > 0) gpu.copy(x, y, n * 4);
     return;
   }
-  gpu.dispatch(copyK, { p: { n, offX, offY }, x, y }, gpu.grid(n, WG));
+  gpu.dispatch(copyK, { p: { n, offX, offY }, x, y }, gpu.grid(copyK, n));
 }
 
 /** A new tensor holding a copy of x. */

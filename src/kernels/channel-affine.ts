@@ -4,7 +4,6 @@
 // read it, listed in CSR form (off[j]..off[j+1] index into lst), so no atomics are needed.
 import { kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
 
-const WG = 256;
 const ARGS = '@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u';
 
 const HEAD = /* wgsl */ `
@@ -12,7 +11,7 @@ const HEAD = /* wgsl */ `
 // Ci, Co: input and output channels.
 struct P { n: u32, S: u32, Ci: u32, Co: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 `;
 
 // sc = [scale(Co), shift(Co)]; src[c] = the input channel output channel c reads.
@@ -63,7 +62,7 @@ export function channelAffineForward(gpu: Gpu, x: RawTensor, scale: readonly num
   const sc = gpu.upload([...scale, ...shift], [2 * Co], 'channelAffine scale/shift');
   const si = uploadU32(gpu, src, 'channelAffine channels');
   const n = numel(y.shape);
-  gpu.dispatch(forward, { p: { n, S, Ci, Co }, x, sc, src: si, y }, gpu.grid(n, WG));
+  gpu.dispatch(forward, { p: { n, S, Ci, Co }, x, sc, src: si, y }, gpu.grid(forward, n));
   gpu.release(sc);
   gpu.release(si);
   return y;
@@ -84,7 +83,7 @@ export function channelAffineBackward(gpu: Gpu, xShape: readonly number[], dy: R
   const sc = gpu.upload(scale, [Co], 'channelAffine scale');
   const idx = uploadU32(gpu, [...off, ...lst], 'channelAffine channel lists');
   const n = N * Ci * S;
-  gpu.dispatch(backward, { p: { n, S, Ci, Co }, dy, sc, idx, dx }, gpu.grid(n, WG));
+  gpu.dispatch(backward, { p: { n, S, Ci, Co }, dy, sc, idx, dx }, gpu.grid(backward, n));
   gpu.release(sc);
   gpu.release(idx);
   return dx;

@@ -1,6 +1,6 @@
 // Kernels shared by conv2d and convTranspose2d: weight repacking for the forward kernels, the weight
 // gradient (one correlation kernel for both ops, with the roles of input and upstream gradient swapped),
-// the bias gradient, and grid folding.
+// and the bias gradient.
 //
 // Weight gradient, as a correlation of a "small-grid" tensor A [N, Ca, Ha, Wa] with a "large-grid" tensor
 // B [N, Cb, Hb, Wb]:
@@ -11,20 +11,6 @@
 // (a; the same for the whole workgroup, so A loads are uniform) × TQ columns (flattened b, kh, kw) and
 // walks the pixels of one chunk of R; chunks run in parallel workgroups and a second kernel sums them.
 import { kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
-
-/** 1-D workgroup count folded into (x, y) under the per-dimension limit; kernels use wid.x + wid.y·nwg.x. */
-export function fold(gpu: Gpu, groups: number, what: string): [number, number] {
-  const max = gpu.limits.maxComputeWorkgroupsPerDimension;
-  const g = Math.max(1, groups);
-  if (g <= max) return [g, 1];
-  const y = Math.ceil(g / max);
-  if (y > max) throw new Error(`${what}: ${g} workgroups exceed the device's dispatch limits`);
-  return [max, y];
-}
-
-export function checkGridZ(gpu: Gpu, z: number, what: string): void {
-  if (z > gpu.limits.maxComputeWorkgroupsPerDimension) throw new Error(`${what}: batch × channel tiles (${z}) exceed the device's dispatch limits`);
-}
 
 const repack = kernel('conv2d.repack_weight', /* wgsl */ `
 struct P { n: u32, O: u32, KK: u32, so: u32, si: u32, Kp: u32, flip: u32 }
@@ -55,7 +41,7 @@ export function repackWeight(gpu: Gpu, w: RawTensor, layout: WeightLayout, Kp: n
   const wt = gpu.empty([I * KK, Kp], `${what} repacked weight`);
   const n = numel(wt.shape);
   const [so, si] = layout === 'OIHW' ? [I * KK, KK] : [KK, O * KK];
-  gpu.dispatch(repack, { p: { n, O, KK, so, si, Kp, flip: layout === 'IOHW-flipped' ? 1 : 0 }, w, wt }, gpu.grid(n, 256));
+  gpu.dispatch(repack, { p: { n, O, KK, so, si, Kp, flip: layout === 'IOHW-flipped' ? 1 : 0 }, w, wt }, gpu.grid(repack, n));
   return wt;
 }
 
@@ -179,17 +165,17 @@ export function convWeightGrad(gpu: Gpu, a: RawTensor, b: RawTensor, kH: number,
   // Fewer rows than the tile (the 3-channel dy of an output conv) take a shorter tile, not idle registers.
   const ta = Math.min(DW_TA, Ca);
   const qGroups = Math.ceil(Q / (DW_TQ * wg));
-  const [gx, gy] = fold(gpu, Math.ceil(Ca / ta) * qGroups, what);
+  const grid = gpu.fold(Math.ceil(Ca / ta) * qGroups, what, splits);
   const dw = gpu.empty([Ca, Cb, kH, kW], `${what} weight grad`);
   const out = splits === 1 ? dw : gpu.empty([splits, total], `${what} weight grad partials`);
   gpu.dispatch(
     weightGrad,
     { p: { N, Ca, Ha, Wa, Cb, Hb, Wb, KH: kH, KW: kW, stride, pad: padding, qGroups, rowsPer, total }, A: a, B: b, part: out },
-    [gx, gy, splits],
+    grid,
     { WG: wg, TA: ta },
   );
   if (splits > 1) {
-    gpu.dispatch(sumSplits, { p: { total, splits }, part: out, dw }, gpu.grid(total, 256));
+    gpu.dispatch(sumSplits, { p: { total, splits }, part: out, dw }, gpu.grid(sumSplits, total));
     gpu.release(out);
   }
   return dw;
@@ -225,7 +211,6 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 export function convBiasGrad(gpu: Gpu, dy: RawTensor, what: string): RawTensor {
   const [N, C, H, W] = dy.shape;
   const db = gpu.empty([C], `${what} bias grad`);
-  const [gx, gy] = fold(gpu, C, what);
-  gpu.dispatch(biasGrad, { p: { N, C, HW: H * W }, dy, db }, [gx, gy, 1]);
+  gpu.dispatch(biasGrad, { p: { N, C, HW: H * W }, dy, db }, gpu.fold(C, what));
   return db;
 }

@@ -13,7 +13,7 @@
 // Backward: the input gradient is conv2d's forward kernel with the same weight (the layer calls it); the
 // weight and bias gradients are the shared kernels of conv-common.ts.
 import { kernel, type Gpu, type RawTensor } from '../gpu/index.js';
-import { checkGridZ, convBiasGrad, convWeightGrad, fold, repackWeight } from './conv-common.js';
+import { convBiasGrad, convWeightGrad, repackWeight } from './conv-common.js';
 import { conv2dForward } from './conv2d.js';
 
 const TV = 2;
@@ -132,8 +132,7 @@ export function convTranspose2dForward(
   const tilesPR = Math.ceil(Math.ceil(OW / stride) / TP);
   const wg = gpu.tileWorkgroup;
   const groupsPP = Math.ceil((rowsPP * tilesPR) / wg);
-  const [gx, gy] = fold(gpu, stride * stride * groupsPP, what);
-  checkGridZ(gpu, N * coTiles, what);
+  const grid = gpu.fold(stride * stride * groupsPP, what, N * coTiles);
   const y = gpu.empty([N, K, OH, OW], `${what} output`);
   gpu.dispatch(
     forward,
@@ -144,7 +143,7 @@ export function convTranspose2dForward(
       b: b ?? x,
       y,
     },
-    [gx, gy, N * coTiles],
+    grid,
     { TV: tv, WG: wg },
   );
   gpu.release(wt);

@@ -9,7 +9,7 @@
 // Backward: the input gradient is convTranspose2d's forward kernel with the same weight and conv2d's input
 // size (the layer calls it); the weight and bias gradients are the shared kernels of conv-common.ts.
 import { kernel, type Gpu, type RawTensor } from '../gpu/index.js';
-import { checkGridZ, convBiasGrad, convWeightGrad, fold, repackWeight, type WeightLayout } from './conv-common.js';
+import { convBiasGrad, convWeightGrad, repackWeight, type WeightLayout } from './conv-common.js';
 
 /** vec4 groups of output channels per invocation (4·TV channels). */
 const TV = 2;
@@ -129,13 +129,12 @@ export function conv2dForward(
   const wt = repackWeight(gpu, w, layout, Kv * 4, what);
   const tilesW = Math.ceil(OW / tp);
   const wg = gpu.tileWorkgroup;
-  const [gx, gy] = fold(gpu, Math.ceil((OH * tilesW) / wg), what);
-  checkGridZ(gpu, N * coTiles, what);
+  const grid = gpu.fold(Math.ceil((OH * tilesW) / wg), what, N * coTiles);
   const y = gpu.empty([N, K, OH, OW], `${what} output`);
   gpu.dispatch(
     forward,
     { p: { C, H, W, K, OH, OW, padH, padW, tilesW, coTiles, Kv, hasBias: b ? 1 : 0 }, x, wt, b: b ?? x, y },
-    [gx, gy, N * coTiles],
+    grid,
     { KH, KW, S: stride, KWC: kwc, TP: tp, TV: tv, WG: wg },
   );
   gpu.release(wt);

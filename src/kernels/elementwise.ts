@@ -3,11 +3,10 @@
 // in terms of x, y = f(x) and dy; a kernel is generated per op from that pair.
 import { kernel, numel, type Gpu, type Kernel, type RawTensor } from '../gpu/index.js';
 
-const WG = 256;
 const HEAD = /* wgsl */ `
 struct P { n: u32, a: f32, b: f32 }
 @group(0) @binding(0) var<uniform> p: P;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 // tanh without the overflow of exp(2x) for large |x|.
 fn tanh_(x: f32) -> f32 { let e = exp(-2.0 * abs(x)); return sign(x) * (1.0 - e) / (1.0 + e); }
 `;
@@ -49,14 +48,16 @@ const unaryK = Object.fromEntries(Object.entries(UNARY).map(([op, e]) => [op, un
 export function unaryForward(gpu: Gpu, op: UnaryOp, x: RawTensor, a = 0, b = 0): RawTensor {
   const n = numel(x.shape);
   const y = gpu.empty(x.shape, `${op} output`);
-  gpu.dispatch(unaryK[op].fwd, { p: { n, a, b }, x_: x, y_: y }, gpu.grid(n, WG));
+  const k = unaryK[op].fwd;
+  gpu.dispatch(k, { p: { n, a, b }, x_: x, y_: y }, gpu.grid(k, n));
   return y;
 }
 
 export function unaryBackward(gpu: Gpu, op: UnaryOp, x: RawTensor, y: RawTensor, dy: RawTensor, a = 0, b = 0): RawTensor {
   const n = numel(x.shape);
   const dx = gpu.empty(x.shape, `${op} dx`);
-  gpu.dispatch(unaryK[op].bwd, { p: { n, a, b }, x_: x, y_: y, dy_: dy, dx_: dx }, gpu.grid(n, WG));
+  const k = unaryK[op].bwd;
+  gpu.dispatch(k, { p: { n, a, b }, x_: x, y_: y, dy_: dy, dx_: dx }, gpu.grid(k, n));
   return dx;
 }
 
@@ -88,25 +89,25 @@ const fill = kernel('fill.forward', `${HEAD}
 export function linComb(gpu: Gpu, u: RawTensor, v: RawTensor, a: number, b: number): RawTensor {
   const n = numel(u.shape);
   const y = gpu.empty(u.shape, 'lincomb output');
-  gpu.dispatch(lincomb, { p: { n, a, b }, u, v, y }, gpu.grid(n, WG));
+  gpu.dispatch(lincomb, { p: { n, a, b }, u, v, y }, gpu.grid(lincomb, n));
   return y;
 }
 
 export function mulForward(gpu: Gpu, u: RawTensor, v: RawTensor): RawTensor {
   const n = numel(u.shape);
   const y = gpu.empty(u.shape, 'mul output');
-  gpu.dispatch(product, { p: { n, a: 0, b: 0 }, u, v, y }, gpu.grid(n, WG));
+  gpu.dispatch(product, { p: { n, a: 0, b: 0 }, u, v, y }, gpu.grid(product, n));
   return y;
 }
 
 export function axpyInPlace(gpu: Gpu, y: RawTensor, u: RawTensor, a = 1): void {
   const n = numel(y.shape);
-  gpu.dispatch(axpy, { p: { n, a, b: 0 }, u, y }, gpu.grid(n, WG));
+  gpu.dispatch(axpy, { p: { n, a, b: 0 }, u, y }, gpu.grid(axpy, n));
 }
 
 export function fillTensor(gpu: Gpu, shape: readonly number[], value: number): RawTensor {
   const n = numel(shape);
   const y = gpu.empty(shape, 'fill');
-  gpu.dispatch(fill, { p: { n, a: value, b: 0 }, y }, gpu.grid(n, WG));
+  gpu.dispatch(fill, { p: { n, a: value, b: 0 }, y }, gpu.grid(fill, n));
   return y;
 }

@@ -188,7 +188,7 @@ export function gramForward(gpu: Gpu, x: RawTensor, scale: number): RawTensor {
   const { S, kPer } = gramSplit(N, C, K);
   const part = K > 0 ? gpu.empty([S, N, C, C], 'gram partial products') : gpu.zeros([S, N, C, C], 'gram partial products');
   if (K > 0) gpu.dispatch(forwardK, { p: { C, K, nb, kPer, N }, x, part }, [nb * nb, S, N]);
-  gpu.dispatch(reduceK, { p: { C, N, S, tile: T, total, scale }, part, g }, gpu.grid(total, 256));
+  gpu.dispatch(reduceK, { p: { C, N, S, tile: T, total, scale }, part, g }, gpu.grid(reduceK, total));
   gpu.release(part);
   return g;
 }
@@ -201,7 +201,6 @@ export function gramBackward(gpu: Gpu, x: RawTensor, dg: RawTensor, scale: numbe
   if (N * C * K === 0) return dx;
   const kBlocks = Math.ceil(K / T);
   const rBlocks = Math.ceil(C / T);
-  const [gx, gy] = gpu.grid(kBlocks, 1);
-  gpu.dispatch(backwardK, { p: { C, K, kBlocks, rBlocks, scale }, x, dg, dx }, [gx, gy, N * rBlocks]);
+  gpu.dispatch(backwardK, { p: { C, K, kBlocks, rBlocks, scale }, x, dg, dx }, gpu.fold(kBlocks, 'gram backward', N * rBlocks));
   return dx;
 }

@@ -6,7 +6,6 @@
 import { kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
 import { reduceAll, reductionKernel } from './reduce.js';
 
-const WG = 256;
 const ARGS = '@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u';
 const INDEX = 'let i = gid.x + gid.y * nwg.x * WG; if (i >= p.n) { return; }';
 
@@ -27,7 +26,7 @@ struct P { n: u32, s: f32 }
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read> dy: array<f32>;
 @group(0) @binding(4) var<storage, read_write> dx: array<f32>;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 @compute @workgroup_size(WG) fn main(${ARGS}) { ${INDEX} dx[i] = p.s * dy[0] * (a[i] - b[i]); }`,
 );
 
@@ -53,7 +52,7 @@ struct P { n: u32, H: u32, W: u32 }
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read> dy: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dx: array<f32>;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 @compute @workgroup_size(WG) fn main(${ARGS}) {
   ${INDEX}
   let w = i % p.W;
@@ -79,7 +78,7 @@ export function mseForward(gpu: Gpu, a: RawTensor, b: RawTensor): RawTensor {
 export function mseBackward(gpu: Gpu, a: RawTensor, b: RawTensor, dy: RawTensor, sign: 1 | -1): RawTensor {
   const n = numel(a.shape);
   const dx = gpu.empty(a.shape, 'mse grad');
-  gpu.dispatch(mseBackK, { p: { n, s: (2 * sign) / n }, a, b, dy, dx }, gpu.grid(n, WG));
+  gpu.dispatch(mseBackK, { p: { n, s: (2 * sign) / n }, a, b, dy, dx }, gpu.grid(mseBackK, n));
   return dx;
 }
 
@@ -96,6 +95,6 @@ export function tvForward(gpu: Gpu, x: RawTensor): RawTensor {
 export function tvBackward(gpu: Gpu, x: RawTensor, dy: RawTensor): RawTensor {
   const n = numel(x.shape);
   const dx = gpu.empty(x.shape, 'tv dx');
-  gpu.dispatch(tvBackK, { p: { n, ...hw(x) }, x, dy, dx }, gpu.grid(n, WG));
+  gpu.dispatch(tvBackK, { p: { n, ...hw(x) }, x, dy, dx }, gpu.grid(tvBackK, n));
   return dx;
 }

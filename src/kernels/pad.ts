@@ -2,7 +2,6 @@
 // (one invocation per input pixel reads every output pixel copied from it): deterministic, no atomics.
 import { kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
 
-const WG = 256;
 /** Pixels removed (crop) or added (pad) on each side: [left, right, top, bottom]. */
 export type Sides = readonly [number, number, number, number];
 
@@ -10,7 +9,7 @@ const HEAD = /* wgsl */ `
 // n: output (forward) or input (backward) elements; H, W: input plane; Ho, Wo: output plane.
 struct P { n: u32, H: u32, W: u32, Ho: u32, Wo: u32, left: u32, right: u32, top: u32, bottom: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 `;
 const ARGS = '@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u';
 const INDEX = 'let i = g.x + g.y * nw.x * WG; if (i >= p.n) { return; }';
@@ -97,14 +96,14 @@ export function reflectionPad2dForward(gpu: Gpu, x: RawTensor, pad: Sides): RawT
   const [N, C, H, W] = x.shape;
   const y = gpu.empty([N, C, H + pad[2] + pad[3], W + pad[0] + pad[1]], 'reflectionPad2d output');
   const n = numel(y.shape);
-  gpu.dispatch(padForward, { p: uniforms(n, x.shape, y.shape, pad), x, y }, gpu.grid(n, WG));
+  gpu.dispatch(padForward, { p: uniforms(n, x.shape, y.shape, pad), x, y }, gpu.grid(padForward, n));
   return y;
 }
 
 export function reflectionPad2dBackward(gpu: Gpu, xShape: readonly number[], dy: RawTensor, pad: Sides): RawTensor {
   const dx = gpu.empty(xShape, 'reflectionPad2d dx');
   const n = numel(xShape);
-  gpu.dispatch(padBackward, { p: uniforms(n, xShape, dy.shape, pad), dy, dx }, gpu.grid(n, WG));
+  gpu.dispatch(padBackward, { p: uniforms(n, xShape, dy.shape, pad), dy, dx }, gpu.grid(padBackward, n));
   return dx;
 }
 
@@ -113,13 +112,13 @@ export function centerCrop2dForward(gpu: Gpu, x: RawTensor, crop: Sides): RawTen
   const [N, C, H, W] = x.shape;
   const y = gpu.empty([N, C, H - crop[2] - crop[3], W - crop[0] - crop[1]], 'centerCrop2d output');
   const n = numel(y.shape);
-  gpu.dispatch(cropForward, { p: uniforms(n, x.shape, y.shape, crop), x, y }, gpu.grid(n, WG));
+  gpu.dispatch(cropForward, { p: uniforms(n, x.shape, y.shape, crop), x, y }, gpu.grid(cropForward, n));
   return y;
 }
 
 export function centerCrop2dBackward(gpu: Gpu, xShape: readonly number[], dy: RawTensor, crop: Sides): RawTensor {
   const dx = gpu.empty(xShape, 'centerCrop2d dx');
   const n = numel(xShape);
-  gpu.dispatch(cropBackward, { p: uniforms(n, xShape, dy.shape, crop), dy, dx }, gpu.grid(n, WG));
+  gpu.dispatch(cropBackward, { p: uniforms(n, xShape, dy.shape, crop), dy, dx }, gpu.grid(cropBackward, n));
   return dx;
 }

@@ -2,7 +2,6 @@
 // pooling. Backward passes are gathers over the input: deterministic, no atomics.
 import { kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
 
-const WG = 256;
 const ARGS = '@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u';
 
 export interface Pool2dGeometry {
@@ -15,7 +14,7 @@ const MAX_HEAD = /* wgsl */ `
 // n: output (forward) or input (backward) elements; H, W: input plane; Ho, Wo: output plane.
 struct P { n: u32, H: u32, W: u32, Ho: u32, Wo: u32, k: u32, s: u32, pad: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 `;
 
 // Padding counts as −inf. The window is scanned row-major with a strict >, so the first maximum wins on
@@ -87,7 +86,7 @@ export function maxPool2dForward(gpu: Gpu, x: RawTensor, g: Pool2dGeometry, outH
   const argmax = gpu.empty(shape, 'maxPool2d argmax');
   const n = numel(shape);
   const p = { n, H, W, Ho: outHW[0], Wo: outHW[1], k: g.kernelSize, s: g.stride, pad: g.padding };
-  gpu.dispatch(maxForward, { p, x, y, argmax }, gpu.grid(n, WG));
+  gpu.dispatch(maxForward, { p, x, y, argmax }, gpu.grid(maxForward, n));
   return { y, argmax };
 }
 
@@ -96,7 +95,7 @@ export function maxPool2dBackward(gpu: Gpu, xShape: readonly number[], dy: RawTe
   const dx = gpu.empty(xShape, 'maxPool2d dx');
   const n = numel(xShape);
   const p = { n, H, W, Ho: dy.shape[2], Wo: dy.shape[3], k: g.kernelSize, s: g.stride, pad: g.padding };
-  gpu.dispatch(maxBackward, { p, dy, argmax, dx }, gpu.grid(n, WG));
+  gpu.dispatch(maxBackward, { p, dy, argmax, dx }, gpu.grid(maxBackward, n));
   return dx;
 }
 
@@ -106,7 +105,7 @@ const AVG_HEAD = /* wgsl */ `
 // planes: N·C; hw: pixels per plane; scale: 1/hw.
 struct P { planes: u32, hw: u32, scale: f32 }
 @group(0) @binding(0) var<uniform> p: P;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 `;
 
 const avgForward = kernel('avgPool2dGlobal.forward', `${AVG_HEAD}
@@ -144,7 +143,7 @@ export function avgPool2dGlobalForward(gpu: Gpu, x: RawTensor): RawTensor {
   const y = gpu.empty([N, C, 1, 1], 'avgPool2dGlobal output');
   const planes = N * C;
   // WG must be a power of two for the tree reduction.
-  gpu.dispatch(avgForward, { p: { planes, hw: H * W, scale: 1 / (H * W) }, x, y }, gpu.grid(planes, 1));
+  gpu.dispatch(avgForward, { p: { planes, hw: H * W, scale: 1 / (H * W) }, x, y }, gpu.fold(planes, 'avgPool2dGlobal'));
   return y;
 }
 
@@ -152,6 +151,6 @@ export function avgPool2dGlobalBackward(gpu: Gpu, xShape: readonly number[], dy:
   const [N, C, H, W] = xShape;
   const dx = gpu.empty(xShape, 'avgPool2dGlobal dx');
   const n = numel(xShape);
-  gpu.dispatch(avgBackward, { p: { planes: N * C, hw: H * W, scale: 1 / (H * W) }, dy, dx }, gpu.grid(n, WG));
+  gpu.dispatch(avgBackward, { p: { planes: N * C, hw: H * W, scale: 1 / (H * W) }, dy, dx }, gpu.grid(avgBackward, n));
   return dx;
 }

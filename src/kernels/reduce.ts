@@ -82,16 +82,17 @@ export function reduceAll(
   what: string,
   items = ITEMS,
 ): RawTensor {
-  const per = WG * items;
   const constants = { ITEMS: items };
-  let groups = Math.max(1, Math.ceil(n / per));
+  /** Partial sums a pass of k writes: one per workgroup. */
+  const partials = (k: Kernel, terms: number) => Math.max(1, Math.ceil(terms / (k.workgroupSize[0] * items)));
+  let groups = partials(first, n);
   let cur = gpu.empty(groups === 1 ? [1] : [groups], groups === 1 ? `${what} output` : `${what} partial sums`);
-  gpu.dispatch(first, { p: { n, scale: groups === 1 ? scale : 1, ...fields }, out: cur, ...bindings }, gpu.grid(n, per), constants);
+  gpu.dispatch(first, { p: { n, scale: groups === 1 ? scale : 1, ...fields }, out: cur, ...bindings }, gpu.grid(first, n, items), constants);
   while (groups > 1) {
     const m = groups;
-    groups = Math.ceil(m / per);
+    groups = partials(sumK, m);
     const next = gpu.empty(groups === 1 ? [1] : [groups], groups === 1 ? `${what} output` : `${what} partial sums`);
-    gpu.dispatch(sumK, { p: { n: m, scale: groups === 1 ? scale : 1 }, out: next, x: cur }, gpu.grid(m, per), constants);
+    gpu.dispatch(sumK, { p: { n: m, scale: groups === 1 ? scale : 1 }, out: next, x: cur }, gpu.grid(sumK, m, items), constants);
     gpu.release(cur);
     cur = next;
   }
@@ -108,6 +109,6 @@ export function sumForward(gpu: Gpu, x: RawTensor, scale = 1, items = ITEMS): Ra
 export function sumBackward(gpu: Gpu, dy: RawTensor, shape: readonly number[], scale = 1): RawTensor {
   const n = numel(shape);
   const dx = gpu.empty(shape, 'sum dx');
-  gpu.dispatch(bcast, { p: { n, scale }, dy, dx }, gpu.grid(n, WG));
+  gpu.dispatch(bcast, { p: { n, scale }, dy, dx }, gpu.grid(bcast, n));
   return dx;
 }

@@ -1,7 +1,6 @@
 // Nearest-neighbour upsampling and concatenation. Backward passes are gathers (no atomics).
 import { kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
 
-const WG = 256;
 const ARGS = '@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u';
 
 // ---- upsampleNearest2d: y[oy, ox] = x[oy / s, ox / s] (PyTorch mode='nearest', integer scale_factor) ----
@@ -10,7 +9,7 @@ const UP_HEAD = /* wgsl */ `
 // n: output (forward) or input (backward) elements; H, W: input plane; s: scale.
 struct P { n: u32, H: u32, W: u32, s: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 `;
 
 const upForward = kernel('upsampleNearest2d.forward', `${UP_HEAD}
@@ -49,7 +48,7 @@ export function upsampleNearest2dForward(gpu: Gpu, x: RawTensor, scale: number):
   const [N, C, H, W] = x.shape;
   const y = gpu.empty([N, C, H * scale, W * scale], 'upsampleNearest2d output');
   const n = numel(y.shape);
-  gpu.dispatch(upForward, { p: { n, H, W, s: scale }, x, y }, gpu.grid(n, WG));
+  gpu.dispatch(upForward, { p: { n, H, W, s: scale }, x, y }, gpu.grid(upForward, n));
   return y;
 }
 
@@ -57,7 +56,7 @@ export function upsampleNearest2dBackward(gpu: Gpu, xShape: readonly number[], d
   const [, , H, W] = xShape;
   const dx = gpu.empty(xShape, 'upsampleNearest2d dx');
   const n = numel(xShape);
-  gpu.dispatch(upBackward, { p: { n, H, W, s: scale }, dy, dx }, gpu.grid(n, WG));
+  gpu.dispatch(upBackward, { p: { n, H, W, s: scale }, dy, dx }, gpu.grid(upBackward, n));
   return dx;
 }
 
@@ -68,7 +67,7 @@ const SLICE_HEAD = /* wgsl */ `
 // index; offset: where the part starts within each outer index.
 struct P { n: u32, len: u32, stride: u32, offset: u32 }
 @group(0) @binding(0) var<uniform> p: P;
-override WG: u32 = ${WG};
+override WG: u32 = 256;
 `;
 
 /** whole[o·stride + offset + j] = part[o·len + j] */
@@ -102,7 +101,7 @@ export function concatForward(gpu: Gpu, xs: readonly RawTensor[], dim: number): 
   for (const x of xs) {
     const len = x.shape[dim] * inner;
     const n = numel(x.shape);
-    gpu.dispatch(insertK, { p: { n, len, stride, offset }, part: x, whole: y }, gpu.grid(n, WG));
+    gpu.dispatch(insertK, { p: { n, len, stride, offset }, part: x, whole: y }, gpu.grid(insertK, n));
     offset += len;
   }
   return y;
@@ -116,6 +115,6 @@ export function sliceAlong(gpu: Gpu, whole: RawTensor, dim: number, start: numbe
   const inner = numel(shape.slice(dim + 1));
   const n = numel(shape);
   const p = { n, len: size * inner, stride: whole.shape[dim] * inner, offset: start * inner };
-  gpu.dispatch(extractK, { p, whole, part }, gpu.grid(n, WG));
+  gpu.dispatch(extractK, { p, whole, part }, gpu.grid(extractK, n));
   return part;
 }
