@@ -1,4 +1,4 @@
-// Recorded command sequences (Gpu.startCapture / endCapture / replay): a replay recomputes from the inputs written
+// Recorded command sequences (gpu.capture.start / end / replay): a replay recomputes from the inputs written
 // before it, constants uploaded during the capture come back in order, the capture's buffers are never handed to
 // anyone else while it lives (and come back when it is disposed), and misuse is a clear error.
 import { describe, expect, it } from 'vitest';
@@ -23,7 +23,7 @@ describe('captured command sequences', () => {
   it('a replay recomputes from the input written before it, constants uploaded inside included', async () => {
     const g = gpu();
     const x = Tensor.from(g, data(1), [N]);
-    g.startCapture();
+    g.capture.start();
     const y = tidy(() =>
       noGrad(() => {
         // An upload inside the capture (a constant), zeros (a clear) and dispatches; intermediates are freed.
@@ -32,12 +32,12 @@ describe('captured command sequences', () => {
         return keep(add(z, mulScalar(x, 2)));
       }),
     );
-    const cap = g.endCapture();
+    const cap = g.capture.end();
     expect(cap.dispatches).toBeGreaterThan(3);
     expect([...(await y.data())]).toEqual(expected(data(1)));
     for (const seed of [2, 3, 4]) {
       g.write(x.raw, data(seed));
-      g.replay(cap);
+      g.capture.replay(cap);
       expect([...(await y.data())]).toEqual(expected(data(seed)));
     }
     cap.dispose();
@@ -48,9 +48,9 @@ describe('captured command sequences', () => {
   it("keeps its buffers from everyone else while it lives, creates none per replay, and gives them back when disposed", async () => {
     const g = gpu();
     const x = Tensor.from(g, data(1), [N]);
-    g.startCapture();
+    g.capture.start();
     const y = tidy(() => noGrad(() => keep(add(mulScalar(relu(mulScalar(x, 3)), 0.5), x))));
-    const cap = g.endCapture();
+    const cap = g.capture.end();
     await g.sync();
     expect(g.stats().heldBytes).toBeGreaterThan(0); // the intermediates, released but the capture's
     // Tensors of the same size made now must get other buffers: a replay would overwrite them otherwise.
@@ -58,7 +58,7 @@ describe('captured command sequences', () => {
     const created = g.stats().created;
     for (let r = 0; r < 5; r++) {
       g.write(x.raw, data(r));
-      g.replay(cap);
+      g.capture.replay(cap);
     }
     await g.sync();
     expect(g.stats().created).toBe(created);
@@ -73,15 +73,15 @@ describe('captured command sequences', () => {
   it('misuse is a clear error: reads and writes while capturing, nesting, replaying a disposed capture', async () => {
     const g = gpu();
     const x = Tensor.from(g, data(1), [N]);
-    g.startCapture();
-    expect(() => g.startCapture()).toThrow('Gpu.startCapture: already capturing');
+    g.capture.start();
+    expect(() => g.capture.start()).toThrow('gpu.capture.start: already capturing');
     await expect(x.data()).rejects.toThrow('Gpu.read: not while capturing');
     expect(() => g.write(x.raw, data(2))).toThrow('Gpu.write: not while capturing');
-    const cap = g.endCapture();
-    expect(() => g.replay(cap)).not.toThrow();
+    const cap = g.capture.end();
+    expect(() => g.capture.replay(cap)).not.toThrow();
     cap.dispose();
-    expect(() => g.replay(cap)).toThrow('Gpu.replay: the capture was disposed');
-    expect(() => g.endCapture()).toThrow('Gpu.endCapture: not capturing');
+    expect(() => g.capture.replay(cap)).toThrow('gpu.capture.replay: the capture was disposed');
+    expect(() => g.capture.end()).toThrow('gpu.capture.end: not capturing');
     expect(() => g.write(x.raw, [1, 2])).toThrow('Gpu.write: 2 values for shape [37] (37 elements)');
     x.dispose();
   });

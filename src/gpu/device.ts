@@ -65,3 +65,14 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   const device = await adapter.requestDevice({ requiredFeatures, requiredLimits, label: 'perceptual-webgpu' });
   return { device, adapter, release };
 }
+
+/** Whether the adapter runs on the CPU (lavapipe, SwiftShader: a workgroup there is a loop over SIMD lanes), and
+ *  its SIMD width (the subgroup size it reports, else 8). */
+export function adapterTraits(adapter: GPUAdapter): { software: boolean; simd: number } {
+  const i = adapter.info as GPUAdapterInfo & { isFallbackAdapter?: boolean; subgroupMaxSize?: number };
+  const software =
+    !!(i.isFallbackAdapter ?? (adapter as { isFallbackAdapter?: boolean }).isFallbackAdapter) ||
+    /llvmpipe|lavapipe|swiftshader|software/i.test(`${i.architecture} ${i.device} ${i.description}`);
+  const simd = i.subgroupMaxSize && i.subgroupMaxSize >= 4 && i.subgroupMaxSize <= 64 ? i.subgroupMaxSize : 8;
+  return { software, simd };
+}

@@ -3,6 +3,17 @@
 // offsets or restating sizes by hand.
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 
+/** A float32, contiguous, row-major (NCHW) array on the GPU: what kernels consume and produce. */
+export interface RawTensor {
+  readonly buffer: GPUBuffer;
+  readonly shape: readonly number[];
+}
+
+/** A dispatch's binding: a tensor or buffer for storage, a plain object for a uniform struct. */
+export type Binding = RawTensor | GPUBuffer | Record<string, number | readonly number[]>;
+
+export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
 export interface UniformField {
   offset: number;
   /** 'u32' | 'i32' | 'f32', the scalar type of the field or of its vector components. */
@@ -65,6 +76,27 @@ export function kernel(name: string, code: string, entry = 'main'): Kernel {
   const size = r.entry.compute.find((f) => f.name === entry)?.workgroupSize;
   if (!size) throw new Error(`kernel ${name}: no @compute entry point ${entry} with a @workgroup_size`);
   return { name, code, entry, bindings, overrides, workgroupSize: [size[0], size[1], size[2]] };
+}
+
+/** A dispatch's bindings by WGSL name, checked against the kernel: storage buffers with their bound sizes, and
+ *  the uniform struct (at most one) encoded. */
+export function resolveBindings(k: Kernel, bindings: Record<string, Binding>): { storage: Map<string, { buffer: GPUBuffer; size: number }>; uniform: ArrayBuffer | null } {
+  const storage = new Map<string, { buffer: GPUBuffer; size: number }>();
+  let uniform: ArrayBuffer | null = null;
+  for (const [name, b] of k.bindings) {
+    const v = bindings[name];
+    if (v === undefined) throw new Error(`kernel ${k.name}: binding ${name} not given`);
+    if (b.kind === 'uniform') uniform = encodeUniforms(k, b, v as Record<string, number>);
+    else {
+      const t = v as RawTensor | GPUBuffer;
+      const buffer = 'buffer' in t ? t.buffer : t;
+      storage.set(name, { buffer, size: 'shape' in t ? Math.max(4, numel(t.shape) * 4) : buffer.size });
+    }
+  }
+  for (const name of Object.keys(bindings)) {
+    if (!k.bindings.has(name)) throw new Error(`kernel ${k.name}: no binding named ${name}`);
+  }
+  return { storage, uniform };
 }
 
 /** Encodes a uniform object into the struct layout reflection found; every field must be given. */

@@ -1,9 +1,14 @@
 // A pool of storage buffers keyed by (rounded size, usage). Released buffers wait until the commands that
 // may still read them were submitted (the runtime calls `recycle()` after each submit), then are reused.
+// A capture keeps its buffers out of circulation through PoolClaims, withdraw and restore.
 import { GpuMemoryError, fmtBytes } from './errors.js';
 
-/** Whoever owns the buffers allocated while it records (a Capture): released, they wait for it, not the pool. */
-export type Owner = object;
+/** Who may keep buffers out of circulation (the captures, capture.ts): told of every buffer handed out, asked at
+ *  every release whether it keeps that buffer instead of the pool. */
+export interface PoolClaims {
+  acquired(buf: GPUBuffer): void;
+  keeps(buf: GPUBuffer): boolean;
+}
 
 export interface PoolStats {
   /** Bytes in buffers handed out and not yet released. */
@@ -32,16 +37,14 @@ export class BufferPool {
   private free = new Map<string, GPUBuffer[]>();
   private pending: GPUBuffer[] = [];
   private inUse = new Set<GPUBuffer>();
-  /** The owner recording now: buffers acquired meanwhile belong to it. */
-  private owner: Owner | null = null;
-  private owned = new Map<GPUBuffer, Owner>();
-  /** Released buffers of owners that have stopped recording: they come back when the owner disowns them. */
-  private held = new Map<Owner, Set<GPUBuffer>>();
+  claims: PoolClaims | null = null;
   private stats_ = { inUseBytes: 0, totalBytes: 0, totalBuffers: 0, peakInUseBytes: 0, created: 0 };
 
   constructor(
     private device: GPUDevice,
     private maxBufferBytes: number,
+    /** What sets maxBufferBytes, for the error message (the device's limit, or a setting below it). */
+    private limitName: string,
     /** Called with the promise of an out-of-memory scope around each createBuffer. */
     private onAllocCheck: (p: Promise<GPUError | null>, what: string) => void,
   ) {}
@@ -49,8 +52,8 @@ export class BufferPool {
   acquire(bytes: number, usage: number, what: string): GPUBuffer {
     if (bytes > this.maxBufferBytes) {
       throw new GpuMemoryError(
-        `${what}: needs ${fmtBytes(bytes)}, beyond this device's largest buffer binding ` +
-          `(maxStorageBufferBindingSize ${fmtBytes(this.maxBufferBytes)}); use a smaller input or process it in tiles`,
+        `${what} needs ${fmtBytes(bytes)}, beyond this device's ${this.limitName} ` +
+          `(${fmtBytes(this.maxBufferBytes)}); use a smaller input or process it in tiles`,
       );
     }
     let size = roundSize(bytes);
@@ -66,7 +69,7 @@ export class BufferPool {
       this.stats_.created++;
     }
     this.inUse.add(buf);
-    if (this.owner) this.owned.set(buf, this.owner);
+    this.claims?.acquired(buf);
     this.stats_.inUseBytes += buf.size;
     this.stats_.peakInUseBytes = Math.max(this.stats_.peakInUseBytes, this.stats_.inUseBytes);
     return buf;
@@ -76,47 +79,23 @@ export class BufferPool {
   release(buf: GPUBuffer): void {
     if (!this.inUse.delete(buf)) throw new Error(`BufferPool.release: buffer "${buf.label}" is not in use (released twice?)`);
     this.stats_.inUseBytes -= buf.size;
-    const owner = this.owned.get(buf);
-    if (owner && owner !== this.owner) this.held.get(owner)!.add(buf);
-    else this.pending.push(buf);
+    if (!this.claims?.keeps(buf)) this.pending.push(buf);
   }
 
-  /** From now on, buffers acquired belong to `owner` until disown(owner). */
-  own(owner: Owner): void {
-    if (this.owner) throw new Error('BufferPool.own: another owner is recording');
-    this.owner = owner;
-    this.held.set(owner, new Set());
-  }
-
-  /** Ends the recording of `owner`: its buffers released meanwhile leave the pool for it. */
-  endOwn(owner: Owner): void {
-    if (this.owner !== owner) throw new Error('BufferPool.endOwn: not the recording owner');
-    this.owner = null;
-    const mine = (b: GPUBuffer) => this.owned.get(b) === owner;
-    const held = this.held.get(owner)!;
-    for (const b of this.pending.filter(mine)) held.add(b);
-    this.pending = this.pending.filter((b) => !mine(b));
+  /** Takes the released buffers that `pred` picks out of circulation (a capture's, when it ends). */
+  withdraw(pred: (buf: GPUBuffer) => boolean): GPUBuffer[] {
+    const out = this.pending.filter(pred);
+    this.pending = this.pending.filter((b) => !pred(b));
     for (const [key, list] of this.free) {
-      for (const b of list.filter(mine)) held.add(b);
-      this.free.set(key, list.filter((b) => !mine(b)));
+      out.push(...list.filter(pred));
+      this.free.set(key, list.filter((b) => !pred(b)));
     }
+    return out;
   }
 
-  /** Pauses and resumes the recording owner's claim on new buffers (Gpu.uncaptured). */
-  endOwnTemporarily(owner: Owner): void {
-    if (this.owner === owner) this.owner = null;
-  }
-
-  resumeOwn(owner: Owner): void {
-    this.owner = owner;
-  }
-
-  /** Gives `owner`'s buffers back: the released ones to the pool (after the next submit), the others become plain. */
-  disown(owner: Owner): void {
-    if (this.owner === owner) this.owner = null;
-    for (const b of this.held.get(owner) ?? []) this.pending.push(b);
-    this.held.delete(owner);
-    for (const [b, o] of this.owned) if (o === owner) this.owned.delete(b);
+  /** Puts withdrawn or kept buffers back in circulation (after the next submit). */
+  restore(bufs: Iterable<GPUBuffer>): void {
+    this.pending.push(...bufs);
   }
 
   /** After a submit: everything released before it is safe to hand out again. */
@@ -130,7 +109,7 @@ export class BufferPool {
     this.pending = [];
   }
 
-  /** Destroys free buffers (e.g. after a large one-off job); buffers held for an owner stay. */
+  /** Destroys free buffers (e.g. after a large one-off job); buffers withdrawn or kept by a claim stay. */
   trim(): void {
     for (const list of this.free.values()) {
       for (const b of list) {
@@ -142,10 +121,9 @@ export class BufferPool {
     this.free.clear();
   }
 
-  stats(): PoolStats {
-    let heldBytes = 0;
-    for (const set of this.held.values()) for (const b of set) heldBytes += b.size;
-    return { ...this.stats_, inUseBuffers: this.inUse.size, heldBytes };
+  /** The pool's counts; heldBytes is the claims' to tell (Gpu.stats). */
+  stats(): Omit<PoolStats, 'heldBytes'> {
+    return { ...this.stats_, inUseBuffers: this.inUse.size };
   }
 
   resetPeak(): void {

@@ -2,12 +2,12 @@
 // trainer in src/web use it): in a tidy scope, loss → backward(total) → ONE readback of all terms (concatenated)
 // → finite check → optimizer.step() → zeroGrad. The readback comes after backward is recorded, so the GPU runs
 // forward+backward while we wait, and a NaN/Inf is caught BEFORE the optimizer applies it.
-// RecordedStep does the same with the forward and backward captured on its first step (Gpu.startCapture) and
+// RecordedStep does the same with the forward and backward captured on its first step (gpu.capture.start) and
 // replayed on the next ones: no graph building, shape checks or allocation in JS, the same kernels on the same
 // buffers (so bit for bit the same results); only the batch is written, the terms read and Adam run per step.
 import { keep, noGrad, Tensor, tidyAsync } from '../autograd/tensor.js';
 import { fmtShape } from '../gpu/errors.js';
-import type { Capture } from '../gpu/capture.js';
+import type { Capture } from '../gpu/index.js';
 import { concat } from '../layers/spatial.js';
 import type { Adam } from './adam.js';
 import type { BatchData } from './dataset.js';
@@ -113,7 +113,7 @@ export class RecordedStep {
         if (b.shape.join() !== t.shape.join()) throw new Error(`${this.who}: a recorded step takes batches of ${fmtShape(t.shape)}, got ${fmtShape(b.shape)}`);
         gpu.write(t.raw, b.data);
       }
-      gpu.replay(this.capture);
+      gpu.capture.replay(this.capture);
     }
     const read = await this.values!.data();
     const v = Object.fromEntries(this.names.map((k, i) => [k, read[i]]));
@@ -132,13 +132,13 @@ export class RecordedStep {
     const opt = this.optimizer;
     const gpu = opt.params[0].gpu;
     opt.zeroGrad();
-    gpu.startCapture();
+    gpu.capture.start();
     try {
       await tidyAsync(async () => {
         const batch: BatchFn = async () => {
           const b = await nextBatch();
           // The batch is an input of the capture, not a constant of it: uploaded outside the recording.
-          const t = gpu.uncaptured(() => keep(Tensor.from(gpu, b.data, b.shape)));
+          const t = gpu.capture.uncaptured(() => keep(Tensor.from(gpu, b.data, b.shape)));
           this.inputs.push(t);
           return t;
         };
@@ -147,9 +147,9 @@ export class RecordedStep {
         this.names = list.map(([k]) => k);
         this.values = keep(list.length === 1 ? list[0][1] : noGrad(() => concat(list.map(([, t]) => t), 0)));
       });
-      this.capture = gpu.endCapture();
+      this.capture = gpu.capture.end();
     } catch (e) {
-      gpu.abortCapture();
+      gpu.capture.abort();
       this.dispose();
       throw e;
     }
