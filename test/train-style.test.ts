@@ -10,7 +10,11 @@ import { stylize } from '../src/cli/stylize.js';
 import { readSafetensors } from '../src/io/safetensors.js';
 import { readImage, writeImage } from '../src/io/image-node.js';
 import { createImage } from '../src/io/image.js';
+import { writeSafetensors } from '../src/io/safetensors.js';
+import { loadModel } from '../src/api/model-node.js';
+import { stylizeImage } from '../src/api/stylize.js';
 import { useGpu } from './helpers/gpu.js';
+import { randomVgg } from './helpers/random-vgg.js';
 import { rng } from './helpers/rand.js';
 
 const SHARED = '../shared';
@@ -78,3 +82,42 @@ describe.skipIf(!existsSync(SQUEEZENET))('train-style (needs ../shared/weights/s
   });
 });
 
+
+describe('multi-style training (a generated VGG-19 up to conv2_2 as the loss network)', () => {
+  it('one network for two styles: alternating steps, both styles in the file, exact resume, styles differ', async () => {
+    const data = await folder(3, 5);
+    const weights = join(mkdtempSync(join(tmpdir(), 'pw-vgg-')), 'vgg19.safetensors');
+    writeFileSync(weights, writeSafetensors(randomVgg(4, 6, 'vgg19'), { arch: 'vgg19' }));
+    const o = {
+      arch: 'pytorch-examples' as const, width: 2, size: 24, batchSize: 1, lossNet: 'vgg19' as const, lossWeights: weights, data, steps: 4,
+      style: [join(data, 'img0.png'), { image: join(data, 'img1.png'), name: 'second', info: { licence: 'test' } }],
+      styleLayers: ['relu1_1', 'relu2_1'], contentLayers: ['relu2_2'],
+    };
+    const a = mkdtempSync(join(tmpdir(), 'pw-ms-a-'));
+    const b = mkdtempSync(join(tmpdir(), 'pw-ms-b-'));
+    await trainStyle(gpu(), { ...o, outDir: a });
+    const ctl = new AbortController();
+    const first = await trainStyle(gpu(), { ...o, outDir: b, signal: ctl.signal, onProgress: (p) => p.step === 3 && ctl.abort() });
+    expect(first.step).toBe(3);
+    await trainStyle(gpu(), { ...o, outDir: b, resume: true });
+    const fa = readSafetensors(readFileSync(join(a, 'model.safetensors')));
+    const fb = readSafetensors(readFileSync(join(b, 'model.safetensors')));
+    for (const [k, t] of fa.tensors) expect(fb.tensors.get(k)!.data, k).toEqual(t.data);
+    expect(fa.metadata).toMatchObject({ variant: 'pytorch-examples', norm: 'conditional-instance', styles: '2', width: '2' });
+    expect(JSON.parse(fa.metadata.style_info)).toEqual([{ name: 'img0' }, { name: 'second', licence: 'test' }]);
+    expect(JSON.parse(fa.metadata.training)).toMatchObject({ style: ['img0', 'second'], lossNet: 'vgg19', steps: 4 });
+    expect(fa.tensors.get('in1.weight')!.shape).toEqual([2, 2]);
+    const log = readFileSync(join(a, 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(log.map((l) => l.step)).toEqual([1, 2, 3, 4]);
+
+    const net = await loadModel(gpu(), join(a, 'model.safetensors'));
+    try {
+      const img = await readImage(join(data, 'img2.png'));
+      const [s0, s1, mid] = [await stylizeImage(gpu(), net, img, { style: 0 }), await stylizeImage(gpu(), net, img, { style: 1 }), await stylizeImage(gpu(), net, img, { style: [1, 1] })];
+      expect(s0.data).not.toEqual(s1.data);
+      expect(mid.data).not.toEqual(s0.data);
+    } finally {
+      net.dispose();
+    }
+  });
+});

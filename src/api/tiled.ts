@@ -13,10 +13,11 @@ import { channelAffine } from '../layers/channel-affine.js';
 import { centerCrop2d } from '../layers/spatial.js';
 import { instanceNorm2d, withInstanceNormHook, type InstanceNorm2d } from '../layers/norm.js';
 import { createImage, imageToTensor, tensorToImages, type Image } from '../io/image.js';
+import type { StyleBlend } from '../nets/transformer-net.js';
 
 /** A same-size image-to-image network (RGB 0..255 in and out) with a bounded receptive field. */
 export interface ImageNetwork {
-  forward(x: Tensor): Tensor;
+  forward(x: Tensor, opts?: { style?: StyleBlend }): Tensor;
 }
 
 export interface TileOptions {
@@ -25,6 +26,8 @@ export interface TileOptions {
   /** Context around each core, ≥ the receptive field's radius (default 64 px, for TransformerNet's ~54). */
   halo?: number;
   onTile?: (done: number, total: number) => void;
+  /** Multi-style networks: the style index or blend. */
+  style?: StyleBlend;
 }
 
 const STOP = Symbol('stop');
@@ -65,8 +68,8 @@ function paste(dst: Image, src: Image, sx: number, sy: number, w: number, h: num
     }
 }
 
-async function runWhole(gpu: Gpu, net: ImageNetwork, img: Image): Promise<Image> {
-  const y = noGrad(() => tidy(() => net.forward(imageToTensor(gpu, img))));
+async function runWhole(gpu: Gpu, net: ImageNetwork, img: Image, style?: StyleBlend): Promise<Image> {
+  const y = noGrad(() => tidy(() => net.forward(imageToTensor(gpu, img), { style })));
   try {
     return (await tensorToImages(y))[0];
   } finally {
@@ -87,7 +90,7 @@ interface NormLayer {
 }
 
 /** Finds the instance-norm layers in call order and how their grids map onto the input's. */
-async function probe(gpu: Gpu, net: ImageNetwork): Promise<NormLayer[]> {
+async function probe(gpu: Gpu, net: ImageNetwork, style?: StyleBlend): Promise<NormLayer[]> {
   const trace = async (size: number) => {
     const seen: { module: InstanceNorm2d; h: number }[] = [];
     const y = noGrad(() =>
@@ -96,7 +99,7 @@ async function probe(gpu: Gpu, net: ImageNetwork): Promise<NormLayer[]> {
           seen.push({ module: m, h: x.shape[2] });
           return instanceNorm2d(x, m.weight, m.bias, { eps: m.eps });
         },
-        () => tidy(() => net.forward(imageToTensor(gpu, createImage(size, size)))),
+        () => tidy(() => net.forward(imageToTensor(gpu, createImage(size, size)), { style })),
       ),
     );
     y.dispose();
@@ -157,8 +160,8 @@ function planTiles(W: number, H: number, core: number, halo: number): Tile[] {
   return tiles;
 }
 
-async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, core: number, halo: number, onTile?: TileOptions['onTile']): Promise<Image> {
-  const layers = await probe(gpu, net);
+async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, core: number, halo: number, onTile?: TileOptions['onTile'], style?: StyleBlend): Promise<Image> {
+  const layers = await probe(gpu, net, style);
   const tiles = planTiles(img.width, img.height, core, halo);
   const total = tiles.length * (layers.length + 1);
   let done = 0;
@@ -186,7 +189,7 @@ async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, core: number, h
               parts.push({ ...s, n: (bottom - top) * (right - left) });
               throw STOP;
             },
-            () => tidy(() => net.forward(imageToTensor(gpu, cropImage(img, t.x0, t.y0, t.w, t.h)))),
+            () => tidy(() => net.forward(imageToTensor(gpu, cropImage(img, t.x0, t.y0, t.w, t.h)), { style })),
           ),
         );
         throw new Error(`tiled inference: the network ran without reaching instance norm ${k}`);
@@ -222,7 +225,7 @@ async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, core: number, h
     const y = noGrad(() =>
       withInstanceNormHook(
         (_m, x) => normalizeWith(layers[call++], x),
-        () => tidy(() => net.forward(imageToTensor(gpu, cropImage(img, t.x0, t.y0, t.w, t.h)))),
+        () => tidy(() => net.forward(imageToTensor(gpu, cropImage(img, t.x0, t.y0, t.w, t.h)), { style })),
       ),
     );
     const piece = (await tensorToImages(y))[0];
@@ -243,7 +246,7 @@ export async function runImageNetwork(gpu: Gpu, net: ImageNetwork, img: Image, o
   let result: Image | null = null;
   if (!opts.tile) {
     try {
-      result = await runWhole(gpu, net, padded);
+      result = await runWhole(gpu, net, padded, opts.style);
     } catch (e) {
       if (!(e instanceof GpuMemoryError)) throw e;
     }
@@ -251,7 +254,7 @@ export async function runImageNetwork(gpu: Gpu, net: ImageNetwork, img: Image, o
   for (let core = opts.tile ?? 1024; !result; core /= 2) {
     if (core % 4 || core < 16) throw new GpuMemoryError(`tiled inference: even ${core * 2}-px tiles do not fit this device`);
     try {
-      result = await runTiles(gpu, net, padded, core, halo, opts.onTile);
+      result = await runTiles(gpu, net, padded, core, halo, opts.onTile, opts.style);
     } catch (e) {
       if (!(e instanceof GpuMemoryError) || opts.tile) throw e;
     }

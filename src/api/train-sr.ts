@@ -23,22 +23,20 @@ import { basename, join } from 'node:path';
 import { noGrad, Tensor } from '../autograd/tensor.js';
 import type { Gpu } from '../gpu/index.js';
 import { imresize } from '../io/bicubic.js';
-import { defaultCacheDir } from '../io/fetch.js';
 import { writeFileAtomic } from '../io/files.js';
 import { imageToTensor, type Image } from '../io/image.js';
 import { readImage, writeImage } from '../io/image-node.js';
 import { add, mulScalar } from '../layers/elementwise.js';
 import { mseLoss, totalVariation } from '../layers/loss.js';
 import { bicubicResize2d, gaussianBlur2d } from '../layers/resize.js';
-import type { LossNetwork, LossNetworkName } from '../nets/loss-network.js';
-import { loadLossNetwork } from '../nets/loss-network-node.js';
+import type { LossNetworkName } from '../nets/loss-network.js';
 import { SR_NORMS, SR_SCALES, SRNet, saveSRNet, upscaleImage, type SRNorm, type SRScale } from '../nets/sr-net.js';
 import { cropToMultiple, toUint8Values } from '../eval/sr-eval.js';
 import { Adam } from '../train/adam.js';
 import { ImageFolder } from '../train/dataset.js';
 import { featureLoss, targetFeatures } from '../train/perceptual-loss.js';
 import { Rng } from '../train/rng.js';
-import type { TrainingRunOptions } from './training.js';
+import { openLossNetwork, type TrainingRunOptions } from './training.js';
 import { train, type LossTerms, type TrainResult } from '../train/trainer.js';
 
 export type SRLoss = 'feat' | 'pixel';
@@ -114,21 +112,7 @@ export async function trainSR(gpu: Gpu, o: TrainSROptions): Promise<TrainSRResul
   const seed = o.seed ?? 0;
   await mkdir(o.outDir, { recursive: true });
 
-  let net: LossNetwork | null = null;
-  if (o.loss === 'feat') {
-    const lossWeights = o.lossWeights ?? join(defaultCacheDir(), `${lossNetName}.safetensors`);
-    net = await loadLossNetwork(gpu, lossNetName, lossWeights).catch((e: Error) => {
-      throw new Error(
-        `trainSR: cannot load the ${lossNetName} loss network from ${lossWeights}: ${e.message}` +
-          (o.lossWeights ? '' : ` (run 'perceptual weights fetch ${lossNetName}' or pass lossWeights)`),
-      );
-    });
-    if (!net.taps.includes(featLayer)) {
-      const taps = net.taps.join(', ');
-      net.dispose();
-      throw new Error(`trainSR: ${lossNetName} has no layer ${featLayer}; it offers ${taps}`);
-    }
-  }
+  const net = o.loss === 'feat' ? await openLossNetwork(gpu, 'trainSR', lossNetName, o.lossWeights, [featLayer]) : null;
   const samples: { name: string; lr: Image }[] = [];
   let data: ImageFolder | null = null;
   let model: SRNet | null = null;

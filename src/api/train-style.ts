@@ -1,5 +1,7 @@
 // Feed-forward style training (§3, "Style transfer"): a TransformerNet trained on a folder of content images
 // with λc·l_feat + λs·Σ l_style + λTV·l_TV on a frozen loss network, Adam, checkpoints and exact resume.
+// Several style images train one multi-style network (conditional instance norm, Dumoulin et al. 2017): step s
+// trains style (s − 1) mod S, so every style gets the same number of steps and a resumed run continues the cycle.
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { keep, noGrad, tidy } from '../autograd/tensor.js';
@@ -8,94 +10,114 @@ import { imageToTensor, type Image } from '../io/image.js';
 import { readImage, writeImage } from '../io/image-node.js';
 import { writeFileAtomic } from '../io/files.js';
 import { resizeShorterSide } from '../io/resize.js';
-import { defaultCacheDir } from '../io/fetch.js';
-import { loadLossNetwork } from '../nets/loss-network-node.js';
+import type { LossNetwork, LossNetworkName } from '../nets/loss-network.js';
 import { saveTransformerNet } from '../nets/model-file.js';
 import { TransformerNet, type TransformerNorm, type TransformerVariant } from '../nets/transformer-net.js';
 import { Adam } from '../train/adam.js';
 import { ImageFolder } from '../train/dataset.js';
-import { StyleTransferLoss, type LayerWeights } from '../train/perceptual-loss.js';
+import { StyleTransferLoss, layerWeights, type LayerWeights } from '../train/perceptual-loss.js';
 import { Rng } from '../train/rng.js';
-import type { TrainingRunOptions } from './training.js';
+import { openLossNetwork, type TrainingRunOptions } from './training.js';
 import { train, type TrainResult } from '../train/trainer.js';
 import { stylizeImage } from './stylize.js';
 
+/** A style to learn: its image (path or decoded) and the name it is listed under (default: the file's name). */
+export type StyleSpec = string | Image | { image: string | Image; name?: string; info?: Record<string, string> };
+
 export interface TrainStyleOptions extends TrainingRunOptions {
-  /** The style image (path or decoded). */
-  style: string | Image;
+  /** The style image, or several: one multi-style network (conditional instance norm). */
+  style: StyleSpec | readonly StyleSpec[];
   arch?: TransformerVariant;
+  /** Default instance norm; several styles always use conditional instance norm. */
   norm?: TransformerNorm;
   width?: number;
   contentWeight?: number;
   styleWeight?: number;
   contentLayers?: LayerWeights;
   styleLayers?: LayerWeights;
-  lossNet?: 'vgg16' | 'squeezenet1_1';
+  lossNet?: LossNetworkName;
   /** Shorter side of the style image when computing its Gram matrices (default: `size`). */
   styleSize?: number;
+  /** Record the first step's commands and replay them (default true; several styles run eagerly). */
+  record?: boolean;
 }
 
 export interface TrainStyleResult extends TrainResult {
-  /** The trained model (safetensors with its architecture and training command in the metadata). */
+  /** The trained model (safetensors with its architecture, styles and training command in the metadata). */
   model: string;
 }
 
+const nameOf = (s: StyleSpec, i: number): string => {
+  if (typeof s === 'string') return basename(s).replace(/\.[^.]+$/, '');
+  if ('data' in s) return `style${i + 1}`;
+  return s.name ?? nameOf(s.image, i);
+};
+
 export async function trainStyle(gpu: Gpu, o: TrainStyleOptions): Promise<TrainStyleResult> {
+  const specs = Array.isArray(o.style) ? (o.style as readonly StyleSpec[]) : [o.style as StyleSpec];
+  if (!specs.length) throw new Error('trainStyle: no style image given');
+  const S = specs.length;
   const size = o.size ?? 256;
   const arch = o.arch ?? 'paper';
-  const norm = o.norm ?? 'instance';
+  const norm: TransformerNorm = S > 1 ? 'conditional-instance' : (o.norm ?? 'instance');
   const width = o.width ?? 32;
   const lossNetName = o.lossNet ?? 'vgg16';
   const seed = o.seed ?? 0;
-  const lossWeights = o.lossWeights ?? join(defaultCacheDir(), `${lossNetName}.safetensors`);
+  const batchSize = o.batchSize ?? 4;
+  const names = specs.map(nameOf);
   await mkdir(o.outDir, { recursive: true });
 
-  const styleImg = typeof o.style === 'string' ? await readImage(o.style) : o.style;
-  const net = await loadLossNetwork(gpu, lossNetName, lossWeights).catch((e: Error) => {
-    throw new Error(
-      `trainStyle: cannot load the ${lossNetName} loss network from ${lossWeights}: ${e.message}` +
-        (o.lossWeights ? '' : ` (run 'perceptual weights fetch ${lossNetName}' or pass lossWeights)`),
-    );
-  });
-  const model = new TransformerNet(gpu, { variant: arch, norm, width, rand: (() => { const r = new Rng(seed); return () => r.next(); })() });
-  const optimizer = new Adam(model.parameters(), { lr: o.lr ?? 1e-3 });
-  const styleTensor = tidy(() => keep(imageToTensor(gpu, resizeShorterSide(styleImg, o.styleSize ?? size))));
-  const loss = new StyleTransferLoss(net, styleTensor, {
-    contentLayers: o.contentLayers,
-    styleLayers: o.styleLayers,
-    contentWeight: o.contentWeight,
-    styleWeight: o.styleWeight,
-    tvWeight: o.tvWeight,
-  });
-  styleTensor.dispose();
-  const data = await ImageFolder.open(o.data, {
-    size,
-    batchSize: o.batchSize ?? 4,
-    seed,
-    onWarning: (m) => o.onLog?.(m),
-  });
-  const samples = await Promise.all((o.sampleImages ?? []).map(async (f) => ({ name: basename(f).replace(/\.[^.]+$/, ''), img: resizeShorterSide(await readImage(f), size) })));
-  const config = {
-    kind: 'style',
-    arch,
-    norm,
-    width,
-    size,
-    batchSize: o.batchSize ?? 4,
-    lr: o.lr ?? 1e-3,
-    lossNet: lossNetName,
-    contentLayers: loss.contentLayers,
-    styleLayers: loss.styleLayers,
-    contentWeight: loss.contentWeight,
-    styleWeight: loss.styleWeight,
-    tvWeight: loss.tvWeight,
-    style: typeof o.style === 'string' ? basename(o.style) : 'image',
-    styleSize: o.styleSize ?? size,
-    seed,
-  };
+  const styleImages = await Promise.all(specs.map((s) => (typeof s === 'string' ? readImage(s) : 'data' in s ? s : typeof s.image === 'string' ? readImage(s.image) : s.image)));
+  const wanted = [...layerWeights(o.contentLayers ?? []), ...layerWeights(o.styleLayers ?? [])].map(([k]) => k);
+  let net: LossNetwork | null = null;
+  let model: TransformerNet | null = null;
+  let optimizer: Adam | null = null;
+  let data: ImageFolder | null = null;
+  const losses: StyleTransferLoss[] = [];
   try {
+    net = await openLossNetwork(gpu, 'trainStyle', lossNetName, o.lossWeights, wanted);
+    const rng = new Rng(seed);
+    const m = (model = new TransformerNet(gpu, { variant: arch, norm, width, styles: S, rand: () => rng.next() }));
+    optimizer = new Adam(m.parameters(), { lr: o.lr ?? 1e-3 });
+    for (const img of styleImages) {
+      const styleTensor = tidy(() => keep(imageToTensor(gpu, resizeShorterSide(img, o.styleSize ?? size))));
+      try {
+        losses.push(
+          new StyleTransferLoss(net, styleTensor, {
+            contentLayers: o.contentLayers,
+            styleLayers: o.styleLayers,
+            contentWeight: o.contentWeight,
+            styleWeight: o.styleWeight,
+            tvWeight: o.tvWeight,
+          }),
+        );
+      } finally {
+        styleTensor.dispose();
+      }
+    }
+    data = await ImageFolder.open(o.data, { size, batchSize, seed, onWarning: (msg) => o.onLog?.(msg) });
+    const samples = await Promise.all((o.sampleImages ?? []).map(async (f) => ({ name: basename(f).replace(/\.[^.]+$/, ''), img: resizeShorterSide(await readImage(f), size) })));
+    const first = losses[0];
+    const config = {
+      kind: 'style',
+      arch,
+      norm,
+      width,
+      size,
+      batchSize,
+      lr: o.lr ?? 1e-3,
+      lossNet: lossNetName,
+      contentLayers: first.contentLayers,
+      styleLayers: first.styleLayers,
+      contentWeight: first.contentWeight,
+      styleWeight: first.styleWeight,
+      tvWeight: first.tvWeight,
+      style: S === 1 ? (typeof specs[0] === 'string' ? basename(specs[0]) : names[0]) : names,
+      styleSize: o.styleSize ?? size,
+      seed,
+    };
     const result = await train({
-      model,
+      model: m,
       optimizer,
       steps: o.steps ?? 40000,
       outDir: o.outDir,
@@ -104,32 +126,41 @@ export async function trainStyle(gpu: Gpu, o: TrainStyleOptions): Promise<TrainS
       resume: o.resume,
       overwrite: o.overwrite,
       checkpointEvery: o.checkpointEvery ?? 500,
-      sampleEvery: samples.length ? o.sampleEvery ?? 500 : undefined,
+      sampleEvery: samples.length ? (o.sampleEvery ?? 500) : undefined,
       config,
-      mustMatch: { kind: 'style', arch, norm, width },
+      mustMatch: { kind: 'style', arch, norm, width, ...(S > 1 ? { style: names } : {}) },
+      // A recording replays one style's graph; several styles alternate, so their steps run eagerly.
+      record: S === 1 && o.record !== false,
       signal: o.signal,
       onProgress: o.onProgress,
       onLog: o.onLog,
       loss: async (ctx) => {
+        const s = (ctx.step - 1) % S;
         const x = await ctx.batch();
-        const terms = loss.compute(model.forward(x), x);
+        const terms = losses[s].compute(m.forward(x, { style: s }), x);
         return { total: terms.total, content: terms.content, style: terms.style, tv: terms.tv };
       },
       onSample: async (step) => {
         await mkdir(join(o.outDir, 'samples'), { recursive: true });
-        model.eval();
-        for (const s of samples) await writeImage(join(o.outDir, 'samples', `${s.name}-step${step}.png`), await noGrad(() => stylizeImage(gpu, model, s.img)));
+        m.eval();
+        for (const smp of samples) {
+          for (let s = 0; s < S; s++) {
+            const out = await noGrad(() => stylizeImage(gpu, m, smp.img, { style: s }));
+            await writeImage(join(o.outDir, 'samples', `${smp.name}${S > 1 ? `-${names[s]}` : ''}-step${step}.png`), out);
+          }
+        }
       },
     });
     const modelPath = join(o.outDir, 'model.safetensors');
-    model.eval();
-    await writeFileAtomic(modelPath, await saveTransformerNet(model, { training: JSON.stringify({ ...config, steps: result.step }) }));
+    m.eval();
+    const styleInfo = specs.map((s, i) => ({ name: names[i], ...(typeof s === 'object' && 'image' in s ? s.info : {}) }));
+    await writeFileAtomic(modelPath, await saveTransformerNet(m, { training: JSON.stringify({ ...config, steps: result.step }), style_info: JSON.stringify(styleInfo) }));
     return { ...result, model: modelPath };
   } finally {
-    data.close?.();
-    loss.dispose();
-    net.dispose();
-    optimizer.dispose();
-    model.dispose();
+    data?.close?.();
+    for (const l of losses) l.dispose();
+    net?.dispose();
+    optimizer?.dispose();
+    model?.dispose();
   }
 }

@@ -1,4 +1,10 @@
-// The options every training task (style, super-resolution) takes beside its own.
+// What every training task (style, super-resolution) shares beside its own options: the common options, and
+// loading the frozen loss network with one set of checks and one message.
+import { join } from 'node:path';
+import type { Gpu } from '../gpu/index.js';
+import { defaultCacheDir } from '../io/fetch.js';
+import type { LossNetwork, LossNetworkName } from '../nets/loss-network.js';
+import { loadLossNetwork } from '../nets/loss-network-node.js';
 import type { TrainProgress } from '../train/trainer.js';
 
 export interface TrainingRunOptions {
@@ -27,4 +33,22 @@ export interface TrainingRunOptions {
   onProgress?: (p: TrainProgress) => void;
   onLog?: (message: string) => void;
   signal?: AbortSignal;
+}
+
+/**
+ * The loss network `name` from `weights` (default: the cache of `perceptual weights fetch`), checked to offer every
+ * layer in `layers`; errors name the file and what to do. `who` prefixes the messages (trainStyle, trainSR).
+ */
+export async function openLossNetwork(gpu: Gpu, who: string, name: LossNetworkName, weights: string | undefined, layers: readonly string[]): Promise<LossNetwork> {
+  const file = weights ?? join(defaultCacheDir(), `${name}.safetensors`);
+  const net = await loadLossNetwork(gpu, name, file).catch((e: Error) => {
+    throw new Error(`${who}: cannot load the ${name} loss network from ${file}: ${e.message}` + (weights ? '' : ` (run 'perceptual weights fetch ${name}' or pass lossWeights)`));
+  });
+  const missing = layers.filter((l) => !net.taps.includes(l));
+  if (missing.length) {
+    const taps = net.taps.join(', ');
+    net.dispose();
+    throw new Error(`${who}: ${name} (${file}) has no layer ${missing.join(', ')}; it offers ${taps}`);
+  }
+  return net;
 }
