@@ -1,6 +1,6 @@
 // Node-only file helpers for the (pure, browser-safe) readers and writers in this folder.
 import { closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { readPth, type PthFile } from './pth.js';
 import { readSafetensors, type SafetensorsFile } from './safetensors.js';
@@ -20,6 +20,35 @@ function tempName(path: string): string {
   return join(dirname(path), `.${basename(path)}.${process.pid}.${Math.random().toString(36).slice(2, 10)}.tmp`);
 }
 
+/** tempName's pattern: `.<name>.<pid>.<random base36>.tmp`; group 1 is the writer's PID. */
+const TEMP_NAME = /^\..+\.(\d+)\.[0-9a-z]{1,8}\.tmp$/;
+
+/** Whether a process with this PID runs on this machine (EPERM: it does, as another user). */
+export function processAlive(pid: number): boolean {
+  if (!Number.isSafeInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temp files writeFileAtomic left in `dir` when its process was killed mid-write: only names of its
+ * pattern whose writer PID no longer runs (a live writer's file is its own business). Returns the names removed.
+ */
+export async function removeStaleTempFiles(dir: string): Promise<string[]> {
+  const removed: string[] = [];
+  for (const name of await readdir(dir)) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || processAlive(Number(m[1]))) continue;
+    await rm(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 /** Best effort: make the rename itself durable (fsync of the directory; not possible on Windows). */
 async function syncDir(dir: string): Promise<void> {
   try {
@@ -34,11 +63,17 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
+export interface WriteAtomicOptions {
+  /** Called with the temp file's bytes as read back after the fsync, before the rename: a throw keeps the old
+   *  file (and removes the temp file), so the old file is only replaced by a new one that was checked. */
+  verify?: (written: Uint8Array) => void | Promise<void>;
+}
+
 /**
  * Writes `data` to `path` atomically: a temporary file in the same directory is written, fsynced, then renamed
  * over `path`. Readers see the old file or the new one, never a partial one; on failure the temp file is removed.
  */
-export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
+export async function writeFileAtomic(path: string, data: Uint8Array | string, opts: WriteAtomicOptions = {}): Promise<void> {
   const tmp = tempName(path);
   try {
     const h = await open(tmp, 'wx');
@@ -48,6 +83,7 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
     } finally {
       await h.close();
     }
+    if (opts.verify) await opts.verify(await readFileBytes(tmp));
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });

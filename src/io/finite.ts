@@ -49,10 +49,10 @@ export function nonFiniteTensors(tensors: Iterable<readonly [string, { readonly 
   return bad;
 }
 
-/** One line on a non-finite tensor: "tensor c1.weight holds NaN/Inf (108 of 108 values; first NaN at index 0)". */
+/** One line on a non-finite tensor: "tensor c1.weight holds NaN/Inf (108 of 108 values, first NaN at index 0)". */
 export function describeNonFinite(b: NonFinite, others = 0): string {
-  const more = others > 0 ? `; ${others} more tensor${others === 1 ? '' : 's'} too` : '';
-  return `tensor ${b.name} holds NaN/Inf (${b.count} of ${b.size} values; first ${b.value} at index ${b.index})${more}`;
+  const more = others > 0 ? `, and ${others} more tensor${others === 1 ? ' does' : 's do'}` : '';
+  return `tensor ${b.name} holds NaN/Inf (${b.count} of ${b.size} values, first ${b.value} at index ${b.index})${more}`;
 }
 
 /** Throws NonFiniteTensorError when any tensor holds NaN or ±Inf: "`what`: tensor X holds NaN/Inf (...)". */
