@@ -17,22 +17,38 @@
 // checkpointed); `resume: true` then continues exactly the trajectory of an uninterrupted run, and the log is cut
 // back to the checkpoint's step. NaN/Inf in any term stops the run with TrainingStoppedError before the step is
 // applied; the last good checkpoint is not touched. An AbortSignal stops after the current step, with a checkpoint.
+//
+// Safety of the folder and its files (run-dir.ts, checkpoint.ts):
+//   lock       the run holds `<outDir>/train.lock` (its PID and host) from start to end: a second run into the same
+//              folder is refused naming the owner; the lock of a process that no longer runs is taken over.
+//   finite     every checkpoint reads the weights and Adam moments back; a NaN/Inf among them stops the run with
+//              TrainingStoppedError and nothing is written (a step whose loss is finite can still produce them).
+//              "The last good checkpoint" is always one that was verified: finite, and read back with its hash.
+//   temp files left by a killed writer (writeFileAtomic's `.<name>.<pid>.<rand>.tmp`, dead PID) are removed at start.
+//   overwrite  a fresh run sets the previous run's files aside (`previous-run/`), deletes them at its first
+//              checkpoint, and puts them back when it fails before that: nothing of the old run is lost early.
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { Tensor, tidyAsync } from '../autograd/tensor.js';
-import { writeFileAtomic } from '../io/files.js';
+import { removeStaleTempFiles, writeFileAtomic } from '../io/files.js';
+import { describeNonFinite, NonFiniteTensorError } from '../io/finite.js';
 import type { Module } from '../layers/module.js';
 import type { Adam } from './adam.js';
 import { loadCheckpoint, readCheckpoint, saveCheckpoint } from './checkpoint.js';
 import type { BatchData, DataSource } from './dataset.js';
 import { lossPlotSvg, parseLossLog, type LossRecord } from './plot.js';
 import { Rng } from './rng.js';
+import { dropAside, lockRunDir, PREVIOUS_RUN_DIR, restoreAside, setAside } from './run-dir.js';
 import { NonFiniteLossError, optimizationStep, RecordedStep, type LossTerms } from './step.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.safetensors';
 export const LOSS_LOG_FILE = 'loss.jsonl';
 export const LOSS_PLOT_FILE = 'loss.svg';
+/** What the training commands write into outDir beside the trainer's files (TrainOptions.outputs). */
+export const DEFAULT_RUN_OUTPUTS: readonly string[] = ['model.safetensors', 'samples'];
+
+export { LOCK_FILE, OutDirLockedError, PREVIOUS_RUN_DIR } from './run-dir.js';
 
 export type { LossTerms } from './step.js';
 
@@ -73,8 +89,12 @@ export interface TrainOptions {
   seed?: number;
   /** Continue from `<outDir>/checkpoint.safetensors` when it exists (a fresh run otherwise). */
   resume?: boolean;
-  /** Start afresh even though `outDir` holds a checkpoint (default false: that is an error unless resuming). */
+  /** Start afresh even though `outDir` holds a checkpoint (default false: that is an error unless resuming). The
+   *  previous run's files are set aside until this run's first checkpoint (see the top of this file). */
   overwrite?: boolean;
+  /** The caller's own files and folders in outDir, set aside with the trainer's on a fresh start (default
+   *  DEFAULT_RUN_OUTPUTS). */
+  outputs?: readonly string[];
   /** Steps between checkpoints (0 or undefined: only on abort and at the end). */
   checkpointEvery?: number;
   /** Steps between onSample calls. */
@@ -111,7 +131,8 @@ export interface TrainResult {
   losses: Record<string, number> | null;
 }
 
-/** A loss term became NaN or infinite: the run stopped before applying that step. */
+/** A loss term became NaN or infinite (the run stopped before applying that step), or a checkpoint found the
+ *  weights or Adam moments non-finite (kind 'state'; `term` is then the tensor, and nothing was written). */
 export class TrainingStoppedError extends Error {
   override name = 'TrainingStoppedError';
   constructor(
@@ -122,6 +143,7 @@ export class TrainingStoppedError extends Error {
     /** The last good checkpoint, or null when none was written. */
     readonly checkpoint: string | null,
     readonly checkpointStep: number | null,
+    readonly kind: 'loss' | 'state' = 'loss',
   ) {
     super(message);
   }
@@ -156,6 +178,33 @@ async function writePlot(logPath: string, plotPath: string): Promise<void> {
 }
 
 export async function train(opts: TrainOptions): Promise<TrainResult> {
+  count(opts.steps, 'steps');
+  count(opts.checkpointEvery, 'checkpointEvery');
+  count(opts.sampleEvery, 'sampleEvery');
+  await mkdir(opts.outDir, { recursive: true });
+  const lock = await lockRunDir(opts.outDir);
+  try {
+    if (lock.tookOver) opts.onLog?.(`took over the lock of PID ${lock.tookOver.pid} in ${opts.outDir} (that process no longer runs)`);
+    return await trainLocked(opts);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Resolves a set-aside previous run left by a fresh run that was killed: deleted if that run reached its first
+ *  checkpoint, else put back. */
+async function recoverAside(outDir: string, runFiles: readonly string[], log: (m: string) => void): Promise<void> {
+  if (!existsSync(join(outDir, PREVIOUS_RUN_DIR))) return;
+  if (existsSync(join(outDir, CHECKPOINT_FILE))) {
+    await dropAside(outDir);
+    log(`deleted ${join(outDir, PREVIOUS_RUN_DIR)}: the run that set it aside had written its first checkpoint`);
+  } else {
+    const back = await restoreAside(outDir, runFiles);
+    log(`put the previous run's files back from ${join(outDir, PREVIOUS_RUN_DIR)} (${back.join(', ')}): the run that set them aside was interrupted before its first checkpoint`);
+  }
+}
+
+async function trainLocked(opts: TrainOptions): Promise<TrainResult> {
   const { model, optimizer, outDir } = opts;
   const steps = count(opts.steps, 'steps');
   const checkpointEvery = count(opts.checkpointEvery, 'checkpointEvery');
@@ -165,7 +214,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   const ckptPath = join(outDir, CHECKPOINT_FILE);
   const logPath = join(outDir, LOSS_LOG_FILE);
   const plotPath = join(outDir, LOSS_PLOT_FILE);
-  await mkdir(outDir, { recursive: true });
+  const log = (m: string) => opts.onLog?.(m);
+  const runFiles = [CHECKPOINT_FILE, LOSS_LOG_FILE, LOSS_PLOT_FILE, ...(opts.outputs ?? DEFAULT_RUN_OUTPUTS)];
+
+  const stale = await removeStaleTempFiles(outDir);
+  if (stale.length) log(`removed ${stale.length} temporary file${stale.length === 1 ? '' : 's'} left by an interrupted write in ${outDir}: ${stale.join(', ')}`);
+  await recoverAside(outDir, runFiles, log);
 
   let rng = new Rng(opts.seed ?? 0);
   let step = 0;
@@ -174,7 +228,7 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let resumedFrom: number | null = null;
   const haveCkpt = existsSync(ckptPath);
   if (opts.resume && haveCkpt) {
-    const meta = await loadCheckpoint(ckptPath, { model, optimizer, mustMatch: opts.mustMatch });
+    const meta = await loadCheckpoint(ckptPath, { model, optimizer, mustMatch: opts.mustMatch, onWarning: log });
     step = meta.step;
     if (meta.rng) rng = Rng.fromState(meta.rng);
     if (data) {
@@ -184,15 +238,17 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     elapsedBase = meta.elapsedSec ?? 0;
     lastCkpt = resumedFrom = step;
     await truncateLog(logPath, step);
-    opts.onLog?.(`resuming from step ${step} (${ckptPath})`);
+    log(`resuming from step ${step} (${ckptPath})`);
   } else {
     if (haveCkpt && !opts.overwrite) {
-      const prev = await readCheckpoint(ckptPath).then((c) => `step ${c.meta.step}`, () => 'unreadable');
+      const prev = await readCheckpoint(ckptPath).then((c) => `step ${c.meta.step}`, (e: Error) => `unusable: ${e.message}`);
       throw new Error(`train: ${outDir} already holds a checkpoint (${prev}); resume it, or choose overwrite to start over`);
     }
-    if (opts.resume) opts.onLog?.(`no checkpoint in ${outDir}: starting from step 0`);
-    await writeFileAtomic(logPath, '');
+    if (opts.resume) log(`no checkpoint in ${outDir}: starting from step 0`);
   }
+  // The previous run's files, kept aside until this run has a checkpoint of its own.
+  let aside = resumedFrom === null ? await setAside(outDir, runFiles) : [];
+  if (aside.length) log(`set the previous run's files aside in ${join(outDir, PREVIOUS_RUN_DIR)} (${aside.join(', ')}) until this run's first checkpoint`);
 
   const t0 = now();
   const elapsed = () => elapsedBase + (now() - t0) / 1000;
@@ -200,9 +256,22 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
   let losses: Record<string, number> | null = null;
   let status: TrainResult['status'] = 'completed';
 
+  const lastGood = () => (lastCkpt !== null ? `the last good checkpoint (step ${lastCkpt}) is at ${ckptPath}` : 'no checkpoint has been written yet');
   const checkpoint = async (s: number) => {
-    await saveCheckpoint(ckptPath, { model, optimizer, step: s, rng, data, config: opts.config, elapsedSec: elapsed(), losses });
+    try {
+      await saveCheckpoint(ckptPath, { model, optimizer, step: s, rng, data, config: opts.config, elapsedSec: elapsed(), losses });
+    } catch (e) {
+      if (!(e instanceof NonFiniteTensorError)) throw e;
+      const bad = describeNonFinite({ name: e.tensor, count: e.count, size: e.size, value: e.value, index: e.index }, e.tensors - 1);
+      const msg = `training stopped at step ${s}: the weights or Adam moments are not finite: ${bad}; not saved; ${lastGood()}`;
+      throw new TrainingStoppedError(msg, s, e.tensor, e.value, lastCkpt !== null ? ckptPath : null, lastCkpt, 'state');
+    }
     lastCkpt = s;
+    if (aside.length) {
+      await dropAside(outDir);
+      log(`deleted the previous run's files (${aside.join(', ')}): this run has its first checkpoint`);
+      aside = [];
+    }
     await opts.onCheckpoint?.({ step: s, path: ckptPath });
   };
 
@@ -210,8 +279,10 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     if (!data) throw new Error('train: the loss asked for a batch, but no data source was given');
     return data.next();
   };
-  let recorded = opts.record === false ? null : new RecordedStep(optimizer);
+  let recorded: RecordedStep | null = null;
   try {
+    if (resumedFrom === null) await writeFileAtomic(logPath, '');
+    recorded = opts.record === false ? null : new RecordedStep(optimizer);
     optimizer.zeroGrad();
     while (step < steps) {
       if (opts.signal?.aborted) {
@@ -241,13 +312,12 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
             // Randomness drawn while building the graph would be frozen into the recording: run eagerly from now on.
             recorded.dispose();
             recorded = null;
-            opts.onLog?.('the loss draws on ctx.rng: its steps are run one by one, not recorded and replayed');
+            log('the loss draws on ctx.rng: its steps are run one by one, not recorded and replayed');
           }
         } else values = await optimizationStep(optimizer, () => opts.loss(ctx));
       } catch (e) {
         if (!(e instanceof NonFiniteLossError)) throw e;
-        const where = lastCkpt !== null ? `the last good checkpoint (step ${lastCkpt}) is at ${ckptPath}` : 'no checkpoint has been written yet';
-        throw new TrainingStoppedError(`training stopped at step ${s}: ${e.message}; ${where}`, s, e.term, e.value, lastCkpt !== null ? ckptPath : null, lastCkpt);
+        throw new TrainingStoppedError(`training stopped at step ${s}: ${e.message}; ${lastGood()}`, s, e.term, e.value, lastCkpt !== null ? ckptPath : null, lastCkpt);
       }
       step = s;
       losses = values;
@@ -277,8 +347,14 @@ export async function train(opts: TrainOptions): Promise<TrainResult> {
     }
     if (lastCkpt !== step) await checkpoint(step);
   } catch (e) {
-    // Keep the plot in step with the log even when the run fails; the checkpoint is left as it was.
-    await writePlot(logPath, plotPath).catch(() => {});
+    if (aside.length) {
+      // Failed before a checkpoint of its own: the previous run's files are what this folder held, so they return.
+      const back = await restoreAside(outDir, runFiles).catch(() => null);
+      log(back ? `put the previous run's files back (${back.join(', ')}): this run failed before its first checkpoint` : `could not put the previous run's files back: they are in ${join(outDir, PREVIOUS_RUN_DIR)}`);
+    } else {
+      // Keep the plot in step with the log even when the run fails; the checkpoint is left as it was.
+      await writePlot(logPath, plotPath).catch(() => {});
+    }
     throw e;
   } finally {
     recorded?.dispose();
