@@ -3,26 +3,21 @@
 // must end BITWISE equal to an uninterrupted one; NaN/Inf stops before the step and leaves the last checkpoint alone;
 // checkpoints are atomic; mismatched checkpoints are clear errors; the loss log and the SVG plot are well-formed.
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Tensor } from '../src/autograd/tensor.js';
-import type { Gpu } from '../src/gpu/index.js';
-import { writeImage } from '../src/io/image-node.js';
-import { createImage } from '../src/io/image.js';
 import { writeSafetensors } from '../src/io/safetensors.js';
-import { Conv2d } from '../src/layers/conv.js';
-import { add, mulScalar, relu } from '../src/layers/elementwise.js';
+import { add, mulScalar } from '../src/layers/elementwise.js';
 import { mseLoss, totalVariation } from '../src/layers/loss.js';
-import { Module } from '../src/layers/module.js';
 import { Adam } from '../src/train/adam.js';
 import { CheckpointError, loadCheckpoint, readCheckpoint, saveCheckpoint, type CheckpointFile } from '../src/train/checkpoint.js';
 import { ImageFolder, type DataSource } from '../src/train/dataset.js';
 import { lossPlotSvg, parseLossLog, plotSvg } from '../src/train/plot.js';
 import { CHECKPOINT_FILE, train, TrainingStoppedError, type LossTerms, type StepContext, type TrainOptions } from '../src/train/trainer.js';
 import { useGpu } from './helpers/gpu.js';
-import { rng } from './helpers/rand.js';
+import { lossOf, TARGET, Tiny, tinySetup, weights, writeTinyImages } from './helpers/tiny-training.js';
 
 // A crash between writing the temp file and renaming it over the checkpoint, on demand.
 const crash = vi.hoisted(() => ({ rename: false }));
@@ -41,54 +36,7 @@ const gpu = useGpu();
 let root: string;
 let images: string;
 
-class Tiny extends Module {
-  readonly c1: Conv2d;
-  readonly c2: Conv2d;
-  constructor(g: Gpu, seed = 1, width = 4) {
-    super(g);
-    const r = rng(seed);
-    this.c1 = this.child('c1', new Conv2d(g, 3, width, 3, { padding: 1, rand: r }));
-    this.c2 = this.child('c2', new Conv2d(g, width, 3, 3, { padding: 1, rand: r }));
-  }
-  forward(x: Tensor): Tensor {
-    return this.c2.forward(relu(this.c1.forward(x)));
-  }
-}
-
-const SIZE = 8;
-const TARGET = Float32Array.from({ length: 2 * 3 * SIZE * SIZE }, (_, i) => ((i * 7) % 11) / 11);
-
-/** mse to a fixed target + a TV term whose weight is drawn from ctx.rng (so the RNG state matters). */
-function lossOf(model: Tiny, inject?: (step: number) => { term: string; value: number } | null) {
-  return async (ctx: StepContext): Promise<LossTerms> => {
-    const x = mulScalar(await ctx.batch(), 1 / 255);
-    const y = model.forward(x);
-    const bad = inject?.(ctx.step) ?? null;
-    const target = bad?.term === 'mse' ? TARGET.map(() => bad.value) : TARGET;
-    const mse = mseLoss(y, Tensor.from(model.gpu, target, y.shape));
-    let tv = mulScalar(totalVariation(y), 1e-3 * (1 + ctx.rng.next()));
-    if (bad?.term === 'tv') tv = mulScalar(mulScalar(tv, 3e38), 3e38);
-    return { total: add(mse, tv), mse, tv };
-  };
-}
-
-async function folder(): Promise<ImageFolder> {
-  return ImageFolder.open(images, { size: SIZE, batchSize: 2, seed: 3, randomCrop: true, resizeTo: 11 });
-}
-
-async function setup(outDir: string, extra: Partial<TrainOptions> = {}, seed = 1) {
-  const model = new Tiny(gpu(), seed);
-  const optimizer = new Adam(model.parameters(), { lr: 0.01 });
-  const data = await folder();
-  const opts: TrainOptions = { model, optimizer, data, outDir, steps: 15, seed: 11, loss: lossOf(model), config: { model: 'tiny', width: 4 }, ...extra };
-  return { model, optimizer, data, opts };
-}
-
-async function weights(m: Module): Promise<Map<string, Uint32Array>> {
-  const out = new Map<string, Uint32Array>();
-  for (const [k, t] of m.stateDict()) out.set(k, new Uint32Array((await t.data()).buffer));
-  return out;
-}
+const setup = (outDir: string, extra: Partial<TrainOptions> = {}, seed = 1) => tinySetup(gpu(), images, outDir, extra, seed);
 
 /** Every tensor of a checkpoint as bit patterns. */
 function bits(c: CheckpointFile): Record<string, number[]> {
@@ -106,12 +54,7 @@ let reference: { weights: Map<string, Uint32Array>; ckpt: CheckpointFile; log: s
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'trainer-test-'));
   images = join(root, 'images');
-  await mkdir(images);
-  const sizes = [[8, 8], [12, 10], [9, 16], [20, 11], [10, 10]];
-  for (const [i, [w, h]] of sizes.entries()) {
-    const r = rng(200 + i);
-    await writeImage(join(images, `im${i}.png`), createImage(w, h, Float32Array.from({ length: 3 * w * h }, () => Math.floor(r() * 256))));
-  }
+  await writeTinyImages(images);
   // The uninterrupted 15-step run every other run is compared with.
   const out = join(root, 'reference');
   const { model, opts } = await setup(out, { checkpointEvery: 5 });
