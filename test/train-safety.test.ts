@@ -288,15 +288,17 @@ describe('item 6: integrity, temp files, overwrite', () => {
   it('temp files of writes killed mid-way (dead PID) are removed at the next start; a live writer’s and other files are kept', async () => {
     const out = await copyDone('tmp');
     const dead = deadPid();
-    const stale = [`.checkpoint.safetensors.${dead}.k3j2h1g0.tmp`, `.loss.jsonl.${dead}.a1.tmp`];
+    await mkdir(join(out, 'samples'));
+    const stale = [`.checkpoint.safetensors.${dead}.k3j2h1g0.tmp`, `.loss.jsonl.${dead}.a1.tmp`, join('samples', `.a-step4.png.${dead}.x.tmp`)];
     const kept = [`.model.safetensors.${process.pid}.zzzz0000.tmp`, '.notes.tmp', `notes.${dead}.abc.tmp`];
     for (const f of [...stale, ...kept]) await writeFile(join(out, f), 'partial');
     const logs: string[] = [];
     const b = await setup(out, { steps: 6, resume: true, onLog: (m) => logs.push(m) }, 8);
     expect(await train(b.opts)).toMatchObject({ step: 6, resumedFrom: 4 });
     // Before: every .tmp file stayed.
-    expect(logs).toContain(`removed 2 temporary files left by an interrupted write in ${out}: ${stale.join(', ')}`);
-    expect((await readdir(out)).sort()).toEqual([...kept, 'checkpoint.safetensors', 'loss.jsonl', 'loss.svg'].sort());
+    expect(logs).toContain(`removed 3 temporary files left by an interrupted write in ${out}: ${stale.join(', ')}`);
+    expect((await readdir(out)).sort()).toEqual([...kept, 'checkpoint.safetensors', 'loss.jsonl', 'loss.svg', 'samples'].sort());
+    expect(await readdir(join(out, 'samples'))).toEqual([]);
   });
 
   it('--overwrite keeps the previous run whole until its first checkpoint: a failure before it puts everything back', async () => {

@@ -27,9 +27,9 @@
 //   temp files left by a killed writer (writeFileAtomic's `.<name>.<pid>.<rand>.tmp`, dead PID) are removed at start.
 //   overwrite  a fresh run sets the previous run's files aside (`previous-run/`), deletes them at its first
 //              checkpoint, and puts them back when it fails before that: nothing of the old run is lost early.
-import { appendFile, mkdir, readFile } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { Tensor, tidyAsync } from '../autograd/tensor.js';
 import { removeStaleTempFiles, writeFileAtomic } from '../io/files.js';
 import { describeNonFinite, NonFiniteTensorError } from '../io/finite.js';
@@ -217,7 +217,11 @@ async function trainLocked(opts: TrainOptions): Promise<TrainResult> {
   const log = (m: string) => opts.onLog?.(m);
   const runFiles = [CHECKPOINT_FILE, LOSS_LOG_FILE, LOSS_PLOT_FILE, ...(opts.outputs ?? DEFAULT_RUN_OUTPUTS)];
 
-  const stale = await removeStaleTempFiles(outDir);
+  // In the folder and in the run's own subfolders (samples are written atomically too).
+  const stale: string[] = [];
+  for (const dir of [outDir, ...runFiles.map((f) => join(outDir, f))]) {
+    if (dir === outDir || (await stat(dir).catch(() => null))?.isDirectory()) stale.push(...(await removeStaleTempFiles(dir)).map((f) => relative(outDir, join(dir, f))));
+  }
   if (stale.length) log(`removed ${stale.length} temporary file${stale.length === 1 ? '' : 's'} left by an interrupted write in ${outDir}: ${stale.join(', ')}`);
   await recoverAside(outDir, runFiles, log);
 
