@@ -42,7 +42,18 @@ export interface UnpickleOptions {
   findClass?: (module: string, name: string) => unknown;
   /** Resolves persistent ids (BINPERSID / PERSID). Without it, a persistent id is an error. */
   persistentLoad?: (pid: unknown) => unknown;
+  /**
+   * Work allowed beyond reading the opcodes: every call (REDUCE, NEWOBJ, BUILD, persistent ids) costs the number of
+   * items it is handed, so that a small pickle cannot call a copying constructor on one big object again and again.
+   * Default: 1 000 000 + 16 per byte of the pickle.
+   */
+  maxWork?: number;
 }
+
+/** Integers wider than this (LONG1/LONG4 payload bytes, or decimal digits of INT/LONG) are refused: torch files
+ *  hold sizes, strides and offsets, never big numbers, and decoding a huge one is slow. */
+export const MAX_INT_BYTES = 256;
+const MAX_INT_DIGITS = 640; // 256 bytes = 2048 bits = 617 decimal digits
 
 const OPNAMES: Record<number, string> = {
   0x28: 'MARK', 0x2e: 'STOP', 0x30: 'POP', 0x31: 'POP_MARK', 0x32: 'DUP', 0x46: 'FLOAT', 0x49: 'INT', 0x4a: 'BININT',
@@ -64,11 +75,14 @@ export function opcodeName(op: number): string {
 }
 
 
-/** Two's-complement little-endian integer (LONG1/LONG4 payload). */
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+
+/** Two's-complement little-endian integer (LONG1/LONG4 payload), in time linear in its length (one hex parse). */
 function decodeLong(b: Uint8Array): number | bigint {
   if (b.length === 0) return 0;
-  let v = 0n;
-  for (let i = b.length - 1; i >= 0; i--) v = (v << 8n) | BigInt(b[i]);
+  const hex = new Array<string>(b.length);
+  for (let i = 0; i < b.length; i++) hex[b.length - 1 - i] = HEX[b[i]];
+  let v = BigInt(`0x${hex.join('')}`);
   if (b[b.length - 1] & 0x80) v -= 1n << BigInt(8 * b.length);
   return toInt(v);
 }
@@ -77,11 +91,30 @@ function toInt(v: bigint): number | bigint {
   return v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v;
 }
 
-const latin1 = (b: Uint8Array) => Array.from(b, (c) => String.fromCharCode(c)).join('');
+/** Bytes as latin-1 text, in chunks (one string per byte, or one argument per byte, would not scale). */
+function latin1(b: Uint8Array): string {
+  const parts: string[] = [];
+  for (let i = 0; i < b.length; i += 8192) parts.push(String.fromCharCode.apply(null, b.subarray(i, i + 8192) as unknown as number[]));
+  return parts.join('');
+}
 
-/** Python's raw-unicode-escape (protocol 0 UNICODE): latin-1 with \uXXXX and \UXXXXXXXX escapes. */
-function rawUnicodeEscape(s: string): string {
-  return s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u, U) => String.fromCodePoint(parseInt(u ?? U, 16)));
+/** Python's raw-unicode-escape (protocol 0 UNICODE): latin-1 with \uXXXX and \UXXXXXXXX escapes; undefined when an
+ *  escape is no code point. */
+function rawUnicodeEscape(s: string): string | undefined {
+  let bad = false;
+  const out = s.replace(/\\u([0-9a-fA-F]{4})|\\U([0-9a-fA-F]{8})/g, (_, u, U) => {
+    const c = parseInt(u ?? U, 16);
+    if (c > 0x10ffff) bad = true;
+    return bad ? '' : String.fromCodePoint(c);
+  });
+  return bad ? undefined : out;
+}
+
+/** How many items a value hands to a call (for the work bound): its length or size, 0 for scalars. */
+function itemsOf(v: unknown): number {
+  if (Array.isArray(v) || v instanceof Uint8Array || typeof v === 'string') return v.length;
+  if (v instanceof Map || v instanceof Set) return v.size;
+  return 0;
 }
 
 /** Default meaning of a few builtins; everything else becomes an inert PyObject factory. */
@@ -140,6 +173,22 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
     return Number(v);
   };
   const take = (n: number) => (need(n), (pos += n), bytes.subarray(pos - n, pos));
+  const maxWork = opts.maxWork ?? 1_000_000 + 16 * bytes.length;
+  let work = 0;
+  const charge = (n: number) => {
+    work += n;
+    if (work > maxWork) fail(`the pickle asks for more than ${maxWork} items of work for its ${bytes.length} bytes: not a plausible checkpoint`);
+  };
+  /** A decimal INT/LONG argument (protocol 0), checked before BigInt sees it. */
+  const decimal = (s: string, what: string) => {
+    if (s.length > MAX_INT_DIGITS) fail(`${what} argument of ${s.length} digits: integers are limited to ${MAX_INT_DIGITS} digits`);
+    if (!/^[+-]?\d+$/.test(s)) fail(`${what} argument ${JSON.stringify(s.slice(0, 40))} is not an integer`);
+    return toInt(BigInt(s));
+  };
+  const long = (n: number, what: string) => {
+    if (n > MAX_INT_BYTES) fail(`${what} integer of ${n} bytes: integers are limited to ${MAX_INT_BYTES} bytes (torch files hold no big integers)`);
+    return decodeLong(take(n));
+  };
   const line = () => {
     const end = bytes.indexOf(0x0a, pos);
     if (end < 0) fail('pickle truncated: missing end of line');
@@ -174,6 +223,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
   const call = (fn: unknown, args: unknown) => {
     if (!(fn instanceof PyCallable)) return fail(`object is not callable (${describe(fn)})`);
     if (!Array.isArray(args)) return fail(`${fn.qualname}: arguments must be a tuple, found ${describe(args)}`);
+    charge(1 + args.length + args.reduce((n: number, a) => n + itemsOf(a), 0));
     return fn.call(args);
   };
   const setItems = (target: unknown, items: unknown[]) => {
@@ -185,13 +235,17 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
     }
   };
   const appendItems = (target: unknown, items: unknown[]) => {
-    if (Array.isArray(target)) target.push(...items);
-    else if (target instanceof PyObject) target.listItems.push(...items);
+    const push = (to: unknown[]) => {
+      for (const x of items) to.push(x); // not push(...items): one argument per item overflows the stack
+    };
+    if (Array.isArray(target)) push(target);
+    else if (target instanceof PyObject) push(target.listItems);
     else if (target instanceof Set) for (const x of items) target.add(x);
     else fail(`cannot append to ${describe(target)}`);
   };
   const persistent = (pid: unknown) => {
     if (!opts.persistentLoad) return fail('persistent id found but no persistent_load given');
+    charge(1 + itemsOf(pid));
     return opts.persistentLoad(pid);
   };
 
@@ -218,18 +272,18 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
       case 0x89: stack.push(false); break; // NEWFALSE
       case 0x49: { // INT (protocol 0; "01"/"00" are True/False)
         const s = line();
-        stack.push(s === '01' ? true : s === '00' ? false : toInt(BigInt(s)));
+        stack.push(s === '01' ? true : s === '00' ? false : decimal(s, 'INT'));
         break;
       }
-      case 0x4c: stack.push(toInt(BigInt(line().replace(/L$/, '')))); break; // LONG
+      case 0x4c: stack.push(decimal(line().replace(/L$/, ''), 'LONG')); break; // LONG
       case 0x4a: stack.push(i32()); break; // BININT
       case 0x4b: stack.push(u8()); break; // BININT1
       case 0x4d: stack.push(u16()); break; // BININT2
-      case 0x8a: stack.push(decodeLong(take(u8()))); break; // LONG1
+      case 0x8a: stack.push(long(u8(), 'LONG1')); break; // LONG1
       case 0x8b: { // LONG4
         const n = i32();
         if (n < 0) fail('negative LONG4 length');
-        stack.push(decodeLong(take(n)));
+        stack.push(long(n, 'LONG4'));
         break;
       }
       case 0x46: stack.push(parseFloat(line())); break; // FLOAT
@@ -247,7 +301,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
         break;
       }
       case 0x55: stack.push(latin1(take(u8()))); break; // SHORT_BINSTRING
-      case 0x56: stack.push(rawUnicodeEscape(line())); break; // UNICODE
+      case 0x56: stack.push(rawUnicodeEscape(line()) ?? fail('UNICODE argument with an escape beyond U+10FFFF')); break; // UNICODE
       case 0x58: stack.push(utf8.decode(take(u32()))); break; // BINUNICODE
       case 0x8c: stack.push(utf8.decode(take(u8()))); break; // SHORT_BINUNICODE
       case 0x8d: stack.push(utf8.decode(take(u64()))); break; // BINUNICODE8
@@ -366,6 +420,7 @@ export function unpickle(bytes: Uint8Array, opts: UnpickleOptions = {}): unknown
       case 0x62: { // BUILD: obj.__setstate__(state) or obj.__dict__.update(state)
         const state = pop();
         const obj = top();
+        charge(1 + itemsOf(state) + (Array.isArray(state) ? state.reduce((n: number, d) => n + itemsOf(d), 0) : 0));
         if (obj instanceof PyDict) {
           // (dict_state, slot_state) from objects with __slots__; otherwise a dict of attributes
           const dicts = Array.isArray(state) && state.length === 2 ? state : [state];

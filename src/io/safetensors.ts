@@ -14,7 +14,11 @@ export class WeightFileError extends Error {
 }
 
 export interface LoadedTensor {
-  /** Values converted to float32, contiguous in row-major (C) order. */
+  /**
+   * Values converted to float32, contiguous in row-major (C) order. The readers make this lazy: the file is parsed
+   * and checked up front, and the values are converted on first access (so a caller can check names and shapes
+   * first). Tensors that view the same stored bytes may share one buffer (`data` is then a subarray of it).
+   */
   data: Float32Array;
   shape: number[];
   /** The dtype stored in the file, in safetensors spelling (F32, F16, BF16, F64, I64, ...). */
@@ -25,6 +29,81 @@ export interface SafetensorsFile {
   /** In data-offset order (the order of the bytes in the file). */
   tensors: Map<string, LoadedTensor>;
   metadata: Record<string, string>;
+}
+
+/** Limits of the weight-file readers (readSafetensors, readPth, readWeightBytes). */
+export interface ReadWeightsOptions {
+  /**
+   * The most bytes that materialising the file's tensors may allocate (float32 values, plus inflated records and
+   * gathered views for .pth files). Default `defaultMaxBytes(file length)`: 64 MiB + 8 bytes per byte of the file,
+   * which every ordinary weight file stays far below; a file that would need more is refused before anything is
+   * allocated.
+   */
+  maxBytes?: number;
+}
+
+const MIB = 1 << 20;
+
+/** The default `maxBytes` for a file of `length` bytes: 64 MiB + 8 × length. */
+export function defaultMaxBytes(length: number): number {
+  return 64 * MIB + 8 * length;
+}
+
+/** Bytes in a short human form for messages: 631 bytes, 12.5 KiB, 4.0 MiB, 1.49 GiB. */
+export function fmtBytes(n: number): string {
+  if (n < 10240) return `${n} bytes`;
+  if (n < MIB) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 * MIB) return `${(n / MIB).toFixed(1)} MiB`;
+  return `${(n / (1024 * MIB)).toFixed(2)} GiB`;
+}
+
+/** The limit in force for a file: the caller's `maxBytes`, else the default; a bad value is an error. */
+export function budgetOf(opts: ReadWeightsOptions, length: number, file: string): { max: number; why: string } {
+  if (opts.maxBytes === undefined) return { max: defaultMaxBytes(length), why: `the default for a file of ${fmtBytes(length)} (64 MiB + 8 × its size; pass maxBytes to allow more)` };
+  if (!(opts.maxBytes >= 0)) throw new WeightFileError(`${file}: maxBytes must be a non-negative number, got ${opts.maxBytes}`);
+  return { max: opts.maxBytes, why: 'maxBytes' };
+}
+
+/**
+ * A LoadedTensor whose `data` is made by `load` on first access (then kept). An error in `load` is rethrown as a
+ * WeightFileError that starts with `where` (the file and the tensor), unless it already is one.
+ */
+export function lazyTensor(shape: number[], dtype: string, where: string, load: () => Float32Array): LoadedTensor {
+  const t = { shape, dtype } as LoadedTensor;
+  const set = (data: Float32Array) => {
+    Object.defineProperty(t, 'data', { value: data, enumerable: true, writable: true, configurable: true });
+    return data;
+  };
+  Object.defineProperty(t, 'data', {
+    enumerable: true,
+    configurable: true,
+    get() {
+      try {
+        return set(load());
+      } catch (e) {
+        if (e instanceof WeightFileError) throw e;
+        throw new WeightFileError(`${where}: cannot materialise its values: ${(e as Error).message}`, { cause: e });
+      }
+    },
+    set,
+  });
+  return t;
+}
+
+/** Whether a tensor's values have been made (or were never lazy). */
+export function isMaterialised(t: LoadedTensor): boolean {
+  return Object.getOwnPropertyDescriptor(t, 'data')?.get === undefined;
+}
+
+/** Runs a reader, turning any error it did not foresee into one WeightFileError that names the file. */
+export function namingFile<T>(file: string, read: () => T): T {
+  try {
+    return read();
+  } catch (e) {
+    if (e instanceof WeightFileError) throw e;
+    const err = e as Error;
+    throw new WeightFileError(`${file}: cannot read it (${err?.name ?? 'Error'}: ${err?.message ?? String(e)})`, { cause: e });
+  }
 }
 
 export interface TensorToWrite {
@@ -81,6 +160,11 @@ function f16Table(): Uint32Array {
  * Integers above 2^24 and F64 values are rounded to the nearest float32.
  */
 export function toFloat32(bytes: Uint8Array, dtype: string, n = bytes.byteLength / (dtypeSize(dtype) ?? 1)): Float32Array {
+  const size = dtypeSize(dtype) ?? 1;
+  // Never view more than the bytes given: a typed array over their buffer could otherwise read what lies beyond.
+  if (!Number.isSafeInteger(n) || n < 0 || n * size > bytes.byteLength) {
+    throw new WeightFileError(`toFloat32: ${n} ${dtype} values need ${n * size} bytes, only ${bytes.byteLength} given`);
+  }
   const out = new Float32Array(n);
   if (!LITTLE_ENDIAN_HOST) return toFloat32Slow(bytes, dtype, out);
   switch (dtype) {
@@ -171,30 +255,41 @@ function isCount(v: unknown): v is number {
 /** Header length above which the Rust library refuses a file (safetensors/src/tensor.rs MAX_HEADER_SIZE). */
 const MAX_HEADER = 100_000_000;
 
-interface Entry {
+export interface SafetensorsEntry {
   name: string;
   dtype: string;
   shape: number[];
+  /** Byte offsets in the data section (which starts at `dataStart` in the file). */
   begin: number;
   end: number;
 }
 
+export interface SafetensorsHeader {
+  /** In data-offset order. */
+  entries: SafetensorsEntry[];
+  metadata: Record<string, string>;
+  /** Where the data section starts in the file (8 + the header length). */
+  dataStart: number;
+}
+
 /**
- * Parses a safetensors file. `file` names it in error messages (a path or a label).
- * Every tensor is converted to float32 (see `SUPPORTED_DTYPES`); an unsupported dtype is an error naming the tensor.
+ * Parses and checks a safetensors header without touching the data: `bytes` holds at least the first 8 + N bytes of
+ * the file (N, the header length, is in its first 8), `fileLength` is the whole file's length. Checks everything
+ * `readSafetensors` checks except the dtypes it can convert: the tensors must tile the data section exactly.
  */
-export function readSafetensors(bytes: Uint8Array, file = 'safetensors file'): SafetensorsFile {
+export function readSafetensorsHeader(bytes: Uint8Array, fileLength: number, file = 'safetensors file'): SafetensorsHeader {
   const fail = (msg: string): never => {
     throw new WeightFileError(`${file}: ${msg}`);
   };
-  if (bytes.byteLength < 8) fail(`${bytes.byteLength} bytes is too short for a safetensors file (it starts with an 8-byte header length)`);
+  if (fileLength < 8 || bytes.byteLength < 8) fail(`${fileLength} bytes is too short for a safetensors file (it starts with an 8-byte header length)`);
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const n64 = dv.getBigUint64(0, true);
-  if (n64 > BigInt(bytes.byteLength - 8)) {
-    fail(`header length ${n64} goes beyond the end of the file (${bytes.byteLength} bytes): not a safetensors file, or truncated`);
+  if (n64 > BigInt(fileLength - 8)) {
+    fail(`header length ${n64} goes beyond the end of the file (${fileLength} bytes): not a safetensors file, or truncated`);
   }
   const n = Number(n64);
   if (n > MAX_HEADER) fail(`header length ${n} is larger than the ${MAX_HEADER} bytes safetensors allows`);
+  if (bytes.byteLength < 8 + n) fail(`only ${bytes.byteLength} of the header's ${8 + n} bytes given`);
   let text: string;
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + n));
@@ -210,9 +305,9 @@ export function readSafetensors(bytes: Uint8Array, file = 'safetensors file'): S
   if (!isObject(header)) return fail(`header must be a JSON object, found ${kindOf(header)}`);
 
   const dataStart = 8 + n;
-  const dataLen = bytes.byteLength - dataStart;
+  const dataLen = fileLength - dataStart;
   const metadata: Record<string, string> = {};
-  const entries: Entry[] = [];
+  const entries: SafetensorsEntry[] = [];
   for (const [name, info] of Object.entries(header)) {
     if (name === '__metadata__') {
       if (!isObject(info)) fail(`__metadata__ must be an object of strings, found ${kindOf(info)}`);
@@ -244,8 +339,8 @@ export function readSafetensors(bytes: Uint8Array, file = 'safetensors file'): S
   // The tensors must tile the data section exactly: no overlap, no hole, nothing after the last one.
   entries.sort((a, b) => a.begin - b.begin || a.end - b.end);
   let at = 0;
-  let prev: Entry | undefined;
-  const where = (e: Entry) => `${e.name} [${e.begin},${e.end}]`;
+  let prev: SafetensorsEntry | undefined;
+  const where = (e: SafetensorsEntry) => `${e.name} [${e.begin},${e.end}]`;
   for (const e of entries) {
     if (e.begin < at) fail(`data_offsets of tensors ${where(prev!)} and ${where(e)} overlap`);
     if (e.begin > at) {
@@ -255,17 +350,37 @@ export function readSafetensors(bytes: Uint8Array, file = 'safetensors file'): S
     prev = e;
   }
   if (at !== dataLen) fail(`${dataLen - at} bytes after the last tensor (data section ${dataLen} bytes, tensors end at ${at}) belong to no tensor`);
+  return { entries, metadata, dataStart };
+}
 
-  const tensors = new Map<string, LoadedTensor>();
-  for (const e of entries) {
-    if (!(SUPPORTED_DTYPES as readonly string[]).includes(e.dtype)) {
-      fail(`tensor ${e.name}: dtype ${e.dtype} is not supported (supported: ${SUPPORTED_DTYPES.join(', ')})`);
+/**
+ * Parses a safetensors file. `file` names it in error messages (a path or a label).
+ * Every tensor is converted to float32 (see `SUPPORTED_DTYPES`) when its `data` is first read; an unsupported dtype,
+ * or more float32 bytes in all than `opts.maxBytes`, is an error here, before anything is converted.
+ * The tensors keep a reference to `bytes` until then: do not modify them.
+ */
+export function readSafetensors(bytes: Uint8Array, file = 'safetensors file', opts: ReadWeightsOptions = {}): SafetensorsFile {
+  return namingFile(file, () => {
+    const { entries, metadata, dataStart } = readSafetensorsHeader(bytes, bytes.byteLength, file);
+    const budget = budgetOf(opts, bytes.byteLength, file);
+    let total = 0;
+    for (const e of entries) {
+      if (!(SUPPORTED_DTYPES as readonly string[]).includes(e.dtype)) {
+        throw new WeightFileError(`${file}: tensor ${e.name}: dtype ${e.dtype} is not supported (supported: ${SUPPORTED_DTYPES.join(', ')})`);
+      }
+      total += 4 * e.shape.reduce((a, b) => a * b, 1);
     }
-    const raw = bytes.subarray(dataStart + e.begin, dataStart + e.end);
-    const numel = e.shape.reduce((a, b) => a * b, 1);
-    tensors.set(e.name, { data: toFloat32(raw, e.dtype, numel), shape: [...e.shape], dtype: e.dtype });
-  }
-  return { tensors, metadata };
+    if (total > budget.max) {
+      throw new WeightFileError(`${file}: its tensors need ${fmtBytes(total)} as float32, more than the ${fmtBytes(budget.max)} allowed (${budget.why})`);
+    }
+    const tensors = new Map<string, LoadedTensor>();
+    for (const e of entries) {
+      const numel = e.shape.reduce((a, b) => a * b, 1);
+      const raw = bytes.subarray(dataStart + e.begin, dataStart + e.end);
+      tensors.set(e.name, lazyTensor([...e.shape], e.dtype, `${file}: tensor ${e.name}`, () => toFloat32(raw, e.dtype, numel)));
+    }
+    return { tensors, metadata };
+  });
 }
 
 /** Compares strings by Unicode code point, i.e. by their UTF-8 bytes (Rust's `str` order). */

@@ -345,50 +345,96 @@ export function crc32(b: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
+/** One record of `zipRecords`; the optional fields lie about it (for malformed archives in tests). */
+export interface ZipRecord {
+  name: string;
+  /** The bytes in the archive: already deflated when `method` is 8. */
+  data: Uint8Array;
+  /** 0 stored (default), 8 deflate. */
+  method?: number;
+  /** The uncompressed size the central directory declares (default: data.length). */
+  size?: number;
+  /** The compressed size the central directory declares (default: data.length). */
+  compSize?: number;
+  /** The CRC-32 the central directory declares (default: that of data; for method 8 give the inflated data's). */
+  crc?: number;
+}
+
+export interface ZipOptions {
+  /** Bytes appended after the end-of-central-directory record (a zip comment that its length field leaves out). */
+  trailer?: [name: string, data: Uint8Array];
+  /** The uncompressed size that the trailer's central entry declares (default: its data's length). */
+  trailerSize?: number;
+}
+
 /** A zip archive the way PyTorchStreamWriter writes its records (see the header comment). */
 export function torchZip(records: [string, Uint8Array][]): Uint8Array {
+  return zipRecords(records.map(([name, data]) => ({ name, data })));
+}
+
+interface Written {
+  name: Uint8Array;
+  crc: number;
+  size: number;
+  compSize: number;
+  offset: number;
+  method: number;
+}
+
+/** A local header (torch's alignment padding in its extra field), the data, then the data descriptor unless `last`. */
+function localRecord(out: Out, r: ZipRecord, last = false): Written {
+  const name = new TextEncoder().encode(r.name);
+  const { data } = r;
+  if (data.length >= 0xffffffff || out.length >= 0xffffffff) throw new Error('torchZip: zip64 records are not implemented');
+  const offset = out.length;
+  const start = offset + 30 + name.length + 4;
+  const pad = (64 - (start % 64)) % 64;
+  const method = r.method ?? 0;
+  out.u32(0x04034b50);
+  out.u16(0); // version needed
+  out.u16(0x0808); // flags: data descriptor, UTF-8
+  out.u16(method);
+  out.u16(0); // time
+  out.u16(0); // date
+  out.u32(0); // crc (in the descriptor)
+  out.u32(0); // compressed size
+  out.u32(0); // size
+  out.u16(name.length);
+  out.u16(4 + pad);
+  out.bytes(name);
+  out.ascii('FB');
+  out.u16(pad);
+  out.bytes(new Uint8Array(pad).fill(0x5a)); // 'Z'
+  out.bytes(data);
+  const crc = r.crc ?? crc32(data);
+  const size = r.size ?? data.length;
+  const compSize = r.compSize ?? data.length;
+  if (last) return { name, crc, size, compSize, offset, method };
+  out.u32(0x08074b50);
+  out.u32(crc);
+  out.u32(compSize);
+  out.u32(size);
+  return { name, crc, size, compSize, offset, method };
+}
+
+/**
+ * torchZip with control over each record (method, declared sizes and CRC). `opts.trailer` puts one more record after
+ * the end-of-central-directory record (where a zip comment would be), so that its data ends the file.
+ */
+export function zipRecords(records: ZipRecord[], opts: ZipOptions = {}): Uint8Array {
   const out = new Out();
-  const central: { name: Uint8Array; crc: number; size: number; offset: number }[] = [];
-  for (const [n, data] of records) {
-    const name = new TextEncoder().encode(n);
-    if (data.length >= 0xffffffff || out.length >= 0xffffffff) throw new Error('torchZip: zip64 records are not implemented');
-    const offset = out.length;
-    const start = offset + 30 + name.length + 4;
-    const pad = (64 - (start % 64)) % 64;
-    out.u32(0x04034b50);
-    out.u16(0); // version needed
-    out.u16(0x0808); // flags: data descriptor, UTF-8
-    out.u16(0); // stored
-    out.u16(0); // time
-    out.u16(0); // date
-    out.u32(0); // crc (in the descriptor)
-    out.u32(0); // compressed size
-    out.u32(0); // size
-    out.u16(name.length);
-    out.u16(4 + pad);
-    out.bytes(name);
-    out.ascii('FB');
-    out.u16(pad);
-    out.bytes(new Uint8Array(pad).fill(0x5a)); // 'Z'
-    out.bytes(data);
-    const crc = crc32(data);
-    out.u32(0x08074b50);
-    out.u32(crc);
-    out.u32(data.length);
-    out.u32(data.length);
-    central.push({ name, crc, size: data.length, offset });
-  }
+  const central = records.map((r) => localRecord(out, r));
   const cdOffset = out.length;
-  for (const e of central) {
+  const writeCentral = (e: Written) => {
     out.u32(0x02014b50);
     out.u16(0); // made by
     out.u16(0); // needed
     out.u16(0x0808);
-    out.u16(0); // stored
+    out.u16(e.method);
     out.u16(0);
     out.u16(0);
     out.u32(e.crc);
-    out.u32(e.size);
+    out.u32(e.compSize);
     out.u32(e.size);
     out.u16(e.name.length);
     out.u16(0); // extra
@@ -398,7 +444,16 @@ export function torchZip(records: [string, Uint8Array][]): Uint8Array {
     out.u32(0); // external attributes
     out.u32(e.offset);
     out.bytes(e.name);
+  };
+  for (const e of central) writeCentral(e);
+  // The trailer's central entry, with its local header offset patched in once the end records are written.
+  const trailerCentralAt = out.length;
+  const trailer = opts.trailer && { name: opts.trailer[0], data: opts.trailer[1] };
+  if (trailer) {
+    const size = opts.trailerSize ?? trailer.data.length;
+    writeCentral({ name: new TextEncoder().encode(trailer.name), crc: crc32(trailer.data), size, compSize: trailer.data.length, offset: 0, method: 0 });
   }
+  const count = central.length + (trailer ? 1 : 0);
   const cdSize = out.length - cdOffset;
   const eocd64 = out.length;
   out.u32(0x06064b50);
@@ -407,8 +462,8 @@ export function torchZip(records: [string, Uint8Array][]): Uint8Array {
   out.u16(0x2d);
   out.u32(0);
   out.u32(0);
-  out.u64(central.length);
-  out.u64(central.length);
+  out.u64(count);
+  out.u64(count);
   out.u64(cdSize);
   out.u64(cdOffset);
   out.u32(0x07064b50);
@@ -418,12 +473,17 @@ export function torchZip(records: [string, Uint8Array][]): Uint8Array {
   out.u32(0x06054b50);
   out.u16(0);
   out.u16(0);
-  out.u16(central.length);
-  out.u16(central.length);
+  out.u16(count);
+  out.u16(count);
   out.u32(cdSize);
   out.u32(cdOffset);
   out.u16(0);
-  return out.result();
+  if (!trailer) return out.result();
+  const at = out.length;
+  localRecord(out, trailer, true);
+  const bytes = out.result();
+  new DataView(bytes.buffer).setUint32(trailerCentralAt + 42, at, true);
+  return bytes;
 }
 
 export interface TorchSaveOptions {
