@@ -2,13 +2,13 @@
 // whole-image statistics gathered over the tiles.
 import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../src/autograd/tensor.js';
-import { runImageNetwork, padReflect } from '../src/api/tiled.js';
+import { runImageNetwork, padReflect, type TileProgress } from '../src/api/tiled.js';
 import { Conv2d, ConvTranspose2d } from '../src/layers/conv.js';
-import { relu } from '../src/layers/elementwise.js';
 import { Module } from '../src/layers/module.js';
 import { InstanceNorm2d } from '../src/layers/norm.js';
 import { reflectionPad2d } from '../src/layers/spatial.js';
 import { createImage } from '../src/io/image.js';
+import { isInference, relu, runRows, type Op, type Row } from '../src/nets/blocks.js';
 import type { Gpu } from '../src/gpu/index.js';
 import { useGpu } from './helpers/gpu.js';
 import { expectClose } from './helpers/opcheck.js';
@@ -16,9 +16,10 @@ import { rng } from './helpers/rand.js';
 
 const gpu = useGpu();
 
-/** A small encoder-decoder like TransformerNet: pad-conv-IN-relu, stride 2 down, transposed conv up. */
+/** A small encoder-decoder like TransformerNet, written as rows: pad-conv-IN-relu, stride 2 down, transposed conv up. */
 class Small extends Module {
   c1; n1; c2; n2; up; n3; out;
+  private rows: Row[];
   constructor(g: Gpu, r: () => number) {
     super(g);
     this.c1 = this.child('c1', new Conv2d(g, 3, 6, 3, { rand: r }));
@@ -28,11 +29,14 @@ class Small extends Module {
     this.up = this.child('up', new ConvTranspose2d(g, 8, 6, 3, { stride: 2, padding: 1, outputPadding: 1, rand: r }));
     this.n3 = this.child('n3', new InstanceNorm2d(g, 6, { affine: false }));
     this.out = this.child('out', new Conv2d(g, 6, 3, 1, { rand: r }));
+    const pad: Op = { op: 'pad', apply: (x) => reflectionPad2d(x, 1) };
+    this.rows = [['all', [pad, this.c1, this.n1, relu, this.c2, this.n2, relu, this.up, this.n3, relu, this.out]]];
+  }
+  plan() {
+    return { rows: this.rows, ctx: {} };
   }
   forward(x: Tensor): Tensor {
-    const a = relu(this.n1.forward(this.c1.forward(reflectionPad2d(x, 1))));
-    const b = relu(this.n2.forward(this.c2.forward(a)));
-    return this.out.forward(relu(this.n3.forward(this.up.forward(b))));
+    return runRows(this.rows, x, {}, isInference(this, x));
   }
 }
 
@@ -76,6 +80,24 @@ describe('tiled inference with TransformerNet', () => {
     const whole = await runImageNetwork(gpu(), net, img);
     const tiled = await runImageNetwork(gpu(), net, img, { tile: 48 });
     expectClose(tiled.data, whole.data, 1e-4, 'tiled TransformerNet (instance norm) vs one piece');
+    net.dispose();
+  });
+
+  it('multi-style pytorch-examples net, a style blend, every waiting tile in host memory: equals one piece; one pass per stage', async () => {
+    const { TransformerNet } = await import('../src/nets/transformer-net.js');
+    const r = rng(7);
+    const img = createImage(150, 90, Float32Array.from({ length: 3 * 150 * 90 }, () => 255 * r()));
+    const net = new TransformerNet(gpu(), { variant: 'pytorch-examples', norm: 'conditional-instance', styles: 2, width: 2, rand: rng(8) }).eval();
+    for (const [, t] of net.stateDict()) if (t.shape.length === 2) t.assign(gpu().upload(Array.from({ length: t.size }, () => 0.5 + r()), t.shape));
+    const style = [0.3, 0.7];
+    const whole = await runImageNetwork(gpu(), net, img, { style });
+    const seen: TileProgress[] = [];
+    const tiled = await runImageNetwork(gpu(), net, img, { tile: 32, style, memoryBudget: 1, onTile: (p) => seen.push(p) });
+    expectClose(tiled.data, whole.data, 1e-4, 'tiled multi-style net (host-stored tiles) vs one piece');
+    // 152×92 padded: 5×3 tiles; 15 instance norms, so 16 stages, each tile once per stage.
+    expect(seen.length).toBe(15 * 16);
+    expect(seen.at(-1)).toEqual({ done: 240, total: 240, stage: 16, stages: 16, tile: 15, tiles: 15 });
+    expect(await runImageNetwork(gpu(), net, img, { tile: 32, style: 1 }).then((t) => t.data)).not.toEqual(tiled.data);
     net.dispose();
   });
 

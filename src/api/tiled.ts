@@ -1,23 +1,39 @@
-// Image-to-image inference for images of any size. An image that fits runs in one piece; one that does not
-// (the device's buffer limits) runs in overlapping tiles whose halo covers the network's receptive field, so
-// every output pixel is computed from exactly the context it would have had in one piece. Instance norm is
-// the catch: its statistics are over the whole image. They are computed here layer by layer — pass k runs
-// every tile up to the k-th instance norm, using the whole-image statistics already known for the earlier
-// ones, and accumulates that layer's mean and variance over each tile's core (Chan et al.'s parallel
-// combination, in float64) — then a last pass normalises every tile with the whole-image statistics.
-// The result equals the one-piece result up to float32 rounding: no seams, no per-tile colour shifts.
-import { noGrad, tidy, type Tensor } from '../autograd/tensor.js';
-import { GpuMemoryError, type Gpu, type RawTensor } from '../gpu/index.js';
+// Image-to-image inference for images of any size. An image that fits runs in one piece; one that does not (the
+// device's buffer limits) runs in overlapping tiles whose halo covers the network's receptive field, so every
+// output pixel is computed from exactly the context it would have had in one piece.
+// Instance norm is the catch: its statistics are over the whole image. So the network runs stage by stage over
+// all tiles (nets/blocks.ts `walk` pauses a tile at each instance norm): every tile runs up to instance norm k and
+// waits there, its core's statistics are accumulated (Chan et al.'s parallel combination, in float64), then every
+// tile resumes, normalised with the whole-image statistics, up to norm k + 1. Each layer runs once per tile — one
+// forward plus the halos in all — and the result equals the one-piece result up to float32 rounding: no seams, no
+// per-tile colour shifts. Waiting tiles stay on the GPU up to a memory budget, beyond it in host memory.
+import { noGrad, tidy, Tensor } from '../autograd/tensor.js';
+import { GpuMemoryError, numel, type Gpu, type RawTensor } from '../gpu/index.js';
 import { groupsOf, normStats } from '../kernels/norm.js';
 import { channelAffine } from '../layers/channel-affine.js';
+import { ConditionalInstanceNorm2d, type InstanceNorm2d } from '../layers/norm.js';
 import { centerCrop2d } from '../layers/spatial.js';
-import { instanceNorm2d, withInstanceNormHook, type InstanceNorm2d } from '../layers/norm.js';
 import { createImage, imageToTensor, tensorToImages, type Image } from '../io/image.js';
+import { walk, type NormPoint, type Row, type WalkContext } from '../nets/blocks.js';
 import type { StyleBlend } from '../nets/transformer-net.js';
 
-/** A same-size image-to-image network (RGB 0..255 in and out) with a bounded receptive field. */
+/** A same-size image-to-image network (RGB 0..255 in and out) with a bounded receptive field, written as rows. */
 export interface ImageNetwork {
   forward(x: Tensor, opts?: { style?: StyleBlend }): Tensor;
+  /** The rows forward runs and their context (tiled inference drives them stage by stage); without it, images
+   *  run in one piece only. */
+  plan?(opts?: { style?: StyleBlend }): { rows: readonly Row[]; ctx: WalkContext };
+}
+
+/** Where a long run is: `done` of `total` units (a unit is one tile through one stage). */
+export interface TileProgress {
+  done: number;
+  total: number;
+  /** Stages: one more than the network's instance norms. */
+  stage: number;
+  stages: number;
+  tile: number;
+  tiles: number;
 }
 
 export interface TileOptions {
@@ -25,12 +41,14 @@ export interface TileOptions {
   tile?: number;
   /** Context around each core, ≥ the receptive field's radius (default 64 px, for TransformerNet's ~54). */
   halo?: number;
-  onTile?: (done: number, total: number) => void;
+  /** Bytes of waiting tiles kept on the GPU between stages (default 1 GiB); the rest wait in host memory. */
+  memoryBudget?: number;
+  onTile?: (p: TileProgress) => void;
   /** Multi-style networks: the style index or blend. */
   style?: StyleBlend;
 }
 
-const STOP = Symbol('stop');
+const DEFAULT_BUDGET = 2 ** 30;
 
 /** Reflect-pads an image on the right and bottom (edge not repeated), as the networks' own padding does. */
 export function padReflect(img: Image, right: number, bottom: number): Image {
@@ -77,51 +95,70 @@ async function runWhole(gpu: Gpu, net: ImageNetwork, img: Image, style?: StyleBl
   }
 }
 
+type Norm = InstanceNorm2d | ConditionalInstanceNorm2d;
+
 interface NormLayer {
-  module: InstanceNorm2d;
+  norm: Norm;
   /** Downsampling factor and symmetric offset of this layer's grid relative to the input's. */
   f: number;
   off: number;
-  weight: Float32Array | null;
-  bias: Float32Array | null;
+  /** γ and β for the style being run (null: not affine). */
+  weight: Float64Array | null;
+  bias: Float64Array | null;
   /** Whole-image statistics, once known. */
   mean?: Float64Array;
   var?: Float64Array;
 }
 
-/** Finds the instance-norm layers in call order and how their grids map onto the input's. */
-async function probe(gpu: Gpu, net: ImageNetwork, style?: StyleBlend): Promise<NormLayer[]> {
-  const trace = async (size: number) => {
-    const seen: { module: InstanceNorm2d; h: number }[] = [];
-    const y = noGrad(() =>
-      withInstanceNormHook(
-        (m, x) => {
-          seen.push({ module: m, h: x.shape[2] });
-          return instanceNorm2d(x, m.weight, m.bias, { eps: m.eps });
-        },
-        () => tidy(() => net.forward(imageToTensor(gpu, createImage(size, size)), { style })),
-      ),
-    );
-    y.dispose();
+/** Runs rows to the end, normalising each instance norm on the spot (as forward does). */
+function runPlain(rows: readonly Row[], x: Tensor, ctx: WalkContext, seen: (p: NormPoint) => void): Tensor {
+  const it = walk(rows, x, ctx, true);
+  let r = it.next();
+  while (!r.done) {
+    const p = r.value;
+    seen(p);
+    r = it.next(tidy(() => (p.norm instanceof ConditionalInstanceNorm2d ? p.norm.forward(p.x, ctx.style!) : p.norm.forward(p.x))));
+  }
+  return r.value;
+}
+
+/** Finds the instance norms in call order, how their grids map onto the input's, and their γ, β for the style. */
+async function probe(gpu: Gpu, rows: readonly Row[], ctx: WalkContext): Promise<NormLayer[]> {
+  const trace = (size: number) => {
+    const seen: { norm: Norm; h: number }[] = [];
+    noGrad(() => tidy(() => runPlain(rows, imageToTensor(gpu, createImage(size, size)), ctx, (p) => seen.push({ norm: p.norm, h: p.x.shape[2] })))).dispose();
     return seen;
   };
   // Two sizes: a layer's height is size/f + 2·off, which gives f and off.
-  const a = await trace(64);
-  const b = await trace(96);
+  const a = trace(64);
+  const b = trace(96);
+  const blend = ctx.style ? await ctx.style.data() : null;
   const layers: NormLayer[] = [];
   for (let i = 0; i < a.length; i++) {
     const f = 32 / (b[i].h - a[i].h);
     const off = (a[i].h - 64 / f) / 2;
     if (![1, 2, 4].includes(f) || !Number.isInteger(off)) throw new Error(`tiled inference: instance norm ${i} has an unexpected grid (f ${f}, offset ${off})`);
-    const m = a[i].module;
-    layers.push({ module: m, f, off, weight: m.weight ? await m.weight.data() : null, bias: m.bias ? await m.bias.data() : null });
+    const norm = a[i].norm;
+    // Conditional instance norm: the rows of γ, β blended as forward blends them.
+    const affine = async (t: Tensor | null) => {
+      if (!t) return null;
+      const v = await t.data();
+      if (!(norm instanceof ConditionalInstanceNorm2d)) return Float64Array.from(v);
+      const C = norm.numFeatures;
+      const out = new Float64Array(C);
+      blend!.forEach((w, s) => {
+        for (let c = 0; c < C; c++) out[c] += w * v[s * C + c];
+      });
+      return out;
+    };
+    layers.push({ norm, f, off, weight: await affine(norm.weight), bias: await affine(norm.bias) });
   }
   return layers;
 }
 
 function normalizeWith(layer: NormLayer, x: Tensor): Tensor {
   const C = x.shape[1];
-  const eps = layer.module.eps;
+  const eps = layer.norm.eps;
   const scale: number[] = [];
   const shift: number[] = [];
   for (let c = 0; c < C; c++) {
@@ -160,80 +197,140 @@ function planTiles(W: number, H: number, core: number, halo: number): Tile[] {
   return tiles;
 }
 
-async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, core: number, halo: number, onTile?: TileOptions['onTile'], style?: StyleBlend): Promise<Image> {
-  const layers = await probe(gpu, net, style);
-  const tiles = planTiles(img.width, img.height, core, halo);
-  const total = tiles.length * (layers.length + 1);
-  let done = 0;
-  // Passes 0..K−1: whole-image statistics of instance norm k.
-  for (let k = 0; k < layers.length; k++) {
-    const L = layers[k];
-    const parts: { mean: RawTensor; var: RawTensor; n: number }[] = [];
-    for (const t of tiles) {
-      let call = 0;
-      try {
-        noGrad(() =>
-          withInstanceNormHook(
-            (_m, x) => {
-              const i = call++;
-              if (i < k) return normalizeWith(layers[i], x);
-              // The tile's core on this layer's grid; cores on the image's border also take the margin a
-              // network pads there (the paper's 40-px reflection pad), which instance norm includes too.
-              const [h, w] = [x.shape[2], x.shape[3]];
-              const top = t.y0 + t.cy === 0 ? 0 : t.cy / L.f + L.off;
-              const left = t.x0 + t.cx === 0 ? 0 : t.cx / L.f + L.off;
-              const bottom = t.y0 + t.cy + t.ch === img.height ? h : (t.cy + t.ch) / L.f + L.off;
-              const right = t.x0 + t.cx + t.cw === img.width ? w : (t.cx + t.cw) / L.f + L.off;
-              const c = centerCrop2d(x, [left, w - right, top, h - bottom]);
-              const s = normStats(gpu, c.raw, groupsOf(c.shape, false));
-              parts.push({ ...s, n: (bottom - top) * (right - left) });
-              throw STOP;
-            },
-            () => tidy(() => net.forward(imageToTensor(gpu, cropImage(img, t.x0, t.y0, t.w, t.h)), { style })),
-          ),
-        );
-        throw new Error(`tiled inference: the network ran without reaching instance norm ${k}`);
-      } catch (e) {
-        if (e !== STOP) throw e;
+/** The core of tile t on layer L's grid (x: the layer's input there); cores on the image's border also take the
+ *  margin a network pads there (the paper's 40-px reflection pad), which instance norm includes too. */
+function coreOf(t: Tile, L: NormLayer, x: Tensor, img: Image): [number, number, number, number] {
+  const [h, w] = [x.shape[2], x.shape[3]];
+  const top = t.y0 + t.cy === 0 ? 0 : t.cy / L.f + L.off;
+  const left = t.x0 + t.cx === 0 ? 0 : t.cx / L.f + L.off;
+  const bottom = t.y0 + t.cy + t.ch === img.height ? h : (t.cy + t.ch) / L.f + L.off;
+  const right = t.x0 + t.cx + t.cw === img.width ? w : (t.cx + t.cw) / L.f + L.off;
+  return [left, right, top, bottom];
+}
+
+/** A tile waiting at a norm: its generator, the pre-norm activation, and (when moved off the GPU) host copies. */
+interface Waiting {
+  it: Generator<NormPoint, Tensor, Tensor>;
+  input: Tensor;
+  point: NormPoint;
+  host: { x: HostTensor; skips: HostTensor[] } | null;
+}
+
+type HostTensor = { data: Float32Array; shape: readonly number[] };
+
+const bytesOf = (p: NormPoint) => 4 * [p.x, ...p.skips].reduce((n, t) => n + numel(t.shape), 0);
+
+/** Moves a waiting tile's tensors to host memory (their GPU buffers return to the pool). */
+async function offload(w: Waiting): Promise<void> {
+  const { point } = w;
+  const host = async (t: Tensor): Promise<HostTensor> => ({ data: await t.data(), shape: t.shape });
+  w.host = { x: await host(point.x), skips: await Promise.all(point.skips.map(host)) };
+  point.x.dispose();
+  point.skips.forEach((t) => t.dispose());
+}
+
+/** Brings them back: new tensors in the walk's skip list (the walk reads its identities from there). */
+function restore(gpu: Gpu, w: Waiting): Tensor {
+  const { point, host } = w;
+  if (!host) return point.x;
+  host.skips.forEach((t, i) => (point.skips[i] = Tensor.from(gpu, t.data, t.shape)));
+  w.host = null;
+  return Tensor.from(gpu, host.x.data, host.x.shape);
+}
+
+async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, core: number, halo: number, opts: TileOptions): Promise<Image> {
+  if (!net.plan) throw new GpuMemoryError(`tiled inference: a ${img.width}×${img.height} image needs tiles, and this network does not expose its rows (plan)`);
+  const { rows, ctx } = net.plan({ style: opts.style });
+  const waiting: (Waiting | null)[] = [];
+  try {
+    const layers = await probe(gpu, rows, ctx);
+    const tiles = planTiles(img.width, img.height, core, halo);
+    const K = layers.length;
+    const total = tiles.length * (K + 1);
+    const budget = opts.memoryBudget ?? DEFAULT_BUDGET;
+    const out = createImage(img.width, img.height);
+    let done = 0;
+    for (let k = 0; k <= K; k++) {
+      const parts: { mean: RawTensor; var: RawTensor; n: number }[] = [];
+      let onGpu = 0;
+      for (let i = 0; i < tiles.length; i++) {
+        const t = tiles[i];
+        let r: IteratorResult<NormPoint, Tensor>;
+        if (k === 0) {
+          const input = imageToTensor(gpu, cropImage(img, t.x0, t.y0, t.w, t.h));
+          const it = walk(rows, input, ctx, true);
+          waiting[i] = { it, input, point: null as unknown as NormPoint, host: null };
+          r = noGrad(() => it.next());
+        } else {
+          const w = waiting[i]!;
+          const x = restore(gpu, w);
+          const y = noGrad(() => tidy(() => normalizeWith(layers[k - 1], x)));
+          if (x !== w.point.x) x.dispose();
+          r = noGrad(() => w.it.next(y));
+        }
+        const w = waiting[i]!;
+        if (r.done) {
+          const piece = (await tensorToImages(r.value))[0];
+          r.value.dispose();
+          w.input.dispose();
+          waiting[i] = null;
+          paste(out, piece, t.cx, t.cy, t.cw, t.ch, t.x0 + t.cx, t.y0 + t.cy);
+        } else {
+          w.point = r.value;
+          const L = layers[k];
+          if (w.point.norm !== L.norm) throw new Error(`tiled inference: tile ${i} reached a different instance norm than the probe (${k})`);
+          const [left, right, top, bottom] = coreOf(t, L, w.point.x, img);
+          const [h, wd] = [w.point.x.shape[2], w.point.x.shape[3]];
+          noGrad(() =>
+            tidy(() => {
+              const c = centerCrop2d(w.point.x, [left, wd - right, top, h - bottom]);
+              parts.push({ ...normStats(gpu, c.raw, groupsOf(c.shape, false)), n: (bottom - top) * (right - left) });
+            }),
+          );
+          // The tile waits for the others: on the GPU while the budget allows, else in host memory.
+          onGpu += bytesOf(w.point);
+          if (onGpu > budget) {
+            onGpu -= bytesOf(w.point);
+            await offload(w);
+          }
+        }
+        opts.onTile?.({ done: ++done, total, stage: k + 1, stages: K + 1, tile: i + 1, tiles: tiles.length });
       }
-      onTile?.(++done, total);
-    }
-    // Chan et al.: combine (n, mean, M2) of the cores.
-    const C = L.weight?.length ?? (await gpu.read(parts[0].mean)).length;
-    let n = 0;
-    const mean = new Float64Array(C);
-    const m2 = new Float64Array(C);
-    for (const p of parts) {
-      const [pm, pv] = [await gpu.read(p.mean), await gpu.read(p.var)];
-      gpu.release(p.mean);
-      gpu.release(p.var);
-      for (let c = 0; c < C; c++) {
-        const d = pm[c] - mean[c];
-        const nn = n + p.n;
-        mean[c] += (d * p.n) / nn;
-        m2[c] += pv[c] * p.n + (d * d * n * p.n) / nn;
+      if (k < K) combineStats(layers[k], await Promise.all(parts.map(async (p) => ({ mean: await gpu.read(p.mean), var: await gpu.read(p.var), n: p.n }))));
+      for (const p of parts) {
+        gpu.release(p.mean);
+        gpu.release(p.var);
       }
-      n += p.n;
     }
-    L.mean = mean;
-    L.var = m2.map((v) => v / n);
+    return out;
+  } finally {
+    for (const w of waiting) {
+      if (!w) continue;
+      w.it.return(w.input);
+      w.input.dispose();
+      if (!w.host) [w.point?.x, ...(w.point?.skips ?? [])].forEach((t) => t?.dispose());
+    }
+    ctx.style?.dispose();
   }
-  // Last pass: every tile with whole-image statistics; keep each core.
-  const out = createImage(img.width, img.height);
-  for (const t of tiles) {
-    let call = 0;
-    const y = noGrad(() =>
-      withInstanceNormHook(
-        (_m, x) => normalizeWith(layers[call++], x),
-        () => tidy(() => net.forward(imageToTensor(gpu, cropImage(img, t.x0, t.y0, t.w, t.h)), { style })),
-      ),
-    );
-    const piece = (await tensorToImages(y))[0];
-    y.dispose();
-    paste(out, piece, t.cx, t.cy, t.cw, t.ch, t.x0 + t.cx, t.y0 + t.cy);
-    onTile?.(++done, total);
+}
+
+/** Chan et al.: the whole image's mean and (biased) variance from each core's (n, mean, variance). */
+function combineStats(L: NormLayer, parts: { mean: Float32Array; var: Float32Array; n: number }[]): void {
+  const C = parts[0].mean.length;
+  let n = 0;
+  const mean = new Float64Array(C);
+  const m2 = new Float64Array(C);
+  for (const p of parts) {
+    for (let c = 0; c < C; c++) {
+      const d = p.mean[c] - mean[c];
+      const nn = n + p.n;
+      mean[c] += (d * p.n) / nn;
+      m2[c] += p.var[c] * p.n + (d * d * n * p.n) / nn;
+    }
+    n += p.n;
   }
-  return out;
+  L.mean = mean;
+  L.var = m2.map((v) => v / n);
 }
 
 /**
@@ -243,6 +340,8 @@ async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, core: number, h
 export async function runImageNetwork(gpu: Gpu, net: ImageNetwork, img: Image, opts: TileOptions = {}): Promise<Image> {
   const padded = padReflect(img, (4 - (img.width % 4)) % 4, (4 - (img.height % 4)) % 4);
   const halo = opts.halo ?? 64;
+  if (opts.tile !== undefined && !(Number.isInteger(opts.tile) && opts.tile >= 4 && opts.tile % 4 === 0)) throw new Error(`tiled inference: tile must be a multiple of 4 (≥ 4), got ${opts.tile}`);
+  if (!(Number.isInteger(halo) && halo >= 0 && halo % 4 === 0)) throw new Error(`tiled inference: halo must be a multiple of 4, got ${halo}`);
   let result: Image | null = null;
   if (!opts.tile) {
     try {
@@ -253,11 +352,17 @@ export async function runImageNetwork(gpu: Gpu, net: ImageNetwork, img: Image, o
   }
   for (let core = opts.tile ?? 1024; !result; core /= 2) {
     if (core % 4 || core < 16) throw new GpuMemoryError(`tiled inference: even ${core * 2}-px tiles do not fit this device`);
-    try {
-      result = await runTiles(gpu, net, padded, core, halo, opts.onTile, opts.style);
-    } catch (e) {
-      if (!(e instanceof GpuMemoryError) || opts.tile) throw e;
+    if (!opts.tile) {
+      // One tile of this size through the whole network first: the largest activation may come late.
+      const side = Math.min(core + 2 * halo, Math.max(padded.width, padded.height));
+      try {
+        await runWhole(gpu, net, createImage(Math.min(side, padded.width), Math.min(side, padded.height)), opts.style);
+      } catch (e) {
+        if (e instanceof GpuMemoryError) continue;
+        throw e;
+      }
     }
+    result = await runTiles(gpu, net, padded, core, halo, opts);
   }
   return result.width === img.width && result.height === img.height ? result : cropImage(result, 0, 0, img.width, img.height);
 }

@@ -184,7 +184,6 @@ export class InstanceNorm2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (instanceNormHook) return instanceNormHook(this, x);
     return instanceNorm2d(x, this.weight, this.bias, { eps: this.eps });
   }
 }
@@ -218,20 +217,5 @@ export class ConditionalInstanceNorm2d extends Module {
   /** x normalised, scaled and shifted by the blend `style` [S] of the per-style γ, β. */
   forward(x: Tensor, style: Tensor): Tensor {
     return instanceNorm2d(x, mixRows(this.weight, style), mixRows(this.bias, style), { eps: this.eps });
-  }
-}
-
-/** Stands in for every InstanceNorm2d.forward while installed: tiled inference uses it to normalise each
- *  tile with statistics of the whole image (src/api/tiled.ts). */
-export type InstanceNormHook = (m: InstanceNorm2d, x: Tensor) => Tensor;
-let instanceNormHook: InstanceNormHook | null = null;
-
-export function withInstanceNormHook<T>(hook: InstanceNormHook, fn: () => T): T {
-  const prev = instanceNormHook;
-  instanceNormHook = hook;
-  try {
-    return fn();
-  } finally {
-    instanceNormHook = prev;
   }
 }
