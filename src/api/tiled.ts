@@ -122,23 +122,27 @@ function runPlain(rows: readonly Row[], x: Tensor, ctx: WalkContext, seen: (p: N
   return r.value;
 }
 
-/** Finds the instance norms in call order, how their grids map onto the input's, and their γ, β for the style. */
-async function probe(gpu: Gpu, rows: readonly Row[], ctx: WalkContext): Promise<NormLayer[]> {
+/** Finds the instance norms in call order, how their grids map onto the input's, and their γ, β for the style;
+ *  and the largest square tile whose every activation fits the device's binding limit. */
+async function probe(gpu: Gpu, rows: readonly Row[], ctx: WalkContext): Promise<{ layers: NormLayer[]; maxSide: number }> {
   const trace = (size: number) => {
     const seen: { norm: Norm; h: number }[] = [];
+    gpu.resetLargest();
     noGrad(() => tidy(() => runPlain(rows, imageToTensor(gpu, createImage(size, size)), ctx, (p) => seen.push({ norm: p.norm, h: p.x.shape[2] })))).dispose();
-    return seen;
+    return { seen, largest: gpu.stats().largestBytes };
   };
-  // Two sizes: a layer's height is size/f + 2·off, which gives f and off.
-  const a = trace(64);
-  const b = trace(96);
+  // Two sizes: a layer's height is size/f + 2·off, which gives f and off; the largest tensor's side grows the
+  // same way, so √bytes is linear in the size.
+  const [a, b] = [trace(64), trace(96)];
+  const slope = (Math.sqrt(b.largest) - Math.sqrt(a.largest)) / 32;
+  const maxSide = Math.floor((Math.sqrt(gpu.maxTensorBytes) - (Math.sqrt(a.largest) - 64 * slope)) / slope);
   const blend = ctx.style ? await ctx.style.data() : null;
   const layers: NormLayer[] = [];
-  for (let i = 0; i < a.length; i++) {
-    const f = 32 / (b[i].h - a[i].h);
-    const off = (a[i].h - 64 / f) / 2;
+  for (let i = 0; i < a.seen.length; i++) {
+    const f = 32 / (b.seen[i].h - a.seen[i].h);
+    const off = (a.seen[i].h - 64 / f) / 2;
     if (![1, 2, 4].includes(f) || !Number.isInteger(off)) throw new Error(`tiled inference: instance norm ${i} has an unexpected grid (f ${f}, offset ${off})`);
-    const norm = a[i].norm;
+    const norm = a.seen[i].norm;
     // Conditional instance norm: the rows of γ, β blended as forward blends them.
     const affine = async (t: Tensor | null) => {
       if (!t) return null;
@@ -153,7 +157,7 @@ async function probe(gpu: Gpu, rows: readonly Row[], ctx: WalkContext): Promise<
     };
     layers.push({ norm, f, off, weight: await affine(norm.weight), bias: await affine(norm.bias) });
   }
-  return layers;
+  return { layers, maxSide };
 }
 
 function normalizeWith(layer: NormLayer, x: Tensor): Tensor {
@@ -238,12 +242,15 @@ function restore(gpu: Gpu, w: Waiting): Tensor {
   return Tensor.from(gpu, host.x.data, host.x.shape);
 }
 
-async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, core: number, halo: number, opts: TileOptions): Promise<Image> {
+async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, tile: number | undefined, halo: number, opts: TileOptions): Promise<Image> {
   if (!net.plan) throw new GpuMemoryError(`tiled inference: a ${img.width}×${img.height} image needs tiles, and this network does not expose its rows (plan)`);
   const { rows, ctx } = net.plan({ style: opts.style });
   const waiting: (Waiting | null)[] = [];
   try {
-    const layers = await probe(gpu, rows, ctx);
+    const { layers, maxSide } = await probe(gpu, rows, ctx);
+    // The largest core (a multiple of 4) whose tile, halo included, fits; never larger than the image needs.
+    const core = tile ?? Math.min(Math.ceil(Math.max(img.width, img.height) / 4) * 4, Math.floor((maxSide - 2 * halo) / 4) * 4);
+    if (core < 4) throw new GpuMemoryError(`tiled inference: even a tile of 4 px plus its ${halo}-px halo needs tensors beyond this device's limit (${maxSide}-px tiles at most)`);
     const tiles = planTiles(img.width, img.height, core, halo);
     const K = layers.length;
     const total = tiles.length * (K + 1);
@@ -350,19 +357,6 @@ export async function runImageNetwork(gpu: Gpu, net: ImageNetwork, img: Image, o
       if (!(e instanceof GpuMemoryError)) throw e;
     }
   }
-  for (let core = opts.tile ?? 1024; !result; core /= 2) {
-    if (core % 4 || core < 16) throw new GpuMemoryError(`tiled inference: even ${core * 2}-px tiles do not fit this device`);
-    if (!opts.tile) {
-      // One tile of this size through the whole network first: the largest activation may come late.
-      const side = Math.min(core + 2 * halo, Math.max(padded.width, padded.height));
-      try {
-        await runWhole(gpu, net, createImage(Math.min(side, padded.width), Math.min(side, padded.height)), opts.style);
-      } catch (e) {
-        if (e instanceof GpuMemoryError) continue;
-        throw e;
-      }
-    }
-    result = await runTiles(gpu, net, padded, core, halo, opts);
-  }
+  result ??= await runTiles(gpu, net, padded, opts.tile, halo, opts);
   return result.width === img.width && result.height === img.height ? result : cropImage(result, 0, 0, img.width, img.height);
 }

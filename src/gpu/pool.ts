@@ -19,6 +19,9 @@ export interface PoolStats {
   totalBuffers: number;
   /** Highest inUseBytes seen since creation (or the last resetPeak). */
   peakInUseBytes: number;
+  /** Largest single tensor asked for since creation (or the last resetLargest): what a tiling must keep under
+   *  the device's binding limit. */
+  largestBytes: number;
   /** createBuffer calls since creation: flat in a steady training loop. */
   created: number;
   /** Bytes in released buffers kept for recorded command sequences (captures) that may replay into them. */
@@ -38,7 +41,7 @@ export class BufferPool {
   private pending: GPUBuffer[] = [];
   private inUse = new Set<GPUBuffer>();
   claims: PoolClaims | null = null;
-  private stats_ = { inUseBytes: 0, totalBytes: 0, totalBuffers: 0, peakInUseBytes: 0, created: 0 };
+  private stats_ = { inUseBytes: 0, totalBytes: 0, totalBuffers: 0, peakInUseBytes: 0, largestBytes: 0, created: 0 };
 
   constructor(
     private device: GPUDevice,
@@ -50,6 +53,7 @@ export class BufferPool {
   ) {}
 
   acquire(bytes: number, usage: number, what: string): GPUBuffer {
+    this.stats_.largestBytes = Math.max(this.stats_.largestBytes, bytes);
     if (bytes > this.maxBufferBytes) {
       throw new GpuMemoryError(
         `${what} needs ${fmtBytes(bytes)}, beyond this device's ${this.limitName} ` +
@@ -128,5 +132,9 @@ export class BufferPool {
 
   resetPeak(): void {
     this.stats_.peakInUseBytes = this.stats_.inUseBytes;
+  }
+
+  resetLargest(): void {
+    this.stats_.largestBytes = 0;
   }
 }

@@ -151,6 +151,10 @@ export class Gpu {
     this.pool.resetPeak();
   }
 
+  resetLargest(): void {
+    this.pool.resetLargest();
+  }
+
   trim(): void {
     this.pool.trim();
     this.bindGroups.clear();
