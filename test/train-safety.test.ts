@@ -13,6 +13,7 @@ import { hostname, tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { trainStyle } from '../src/api/train-style.js';
+import { writeFileAtomic } from '../src/io/files.js';
 import { NonFiniteTensorError } from '../src/io/finite.js';
 import { writeImage } from '../src/io/image-node.js';
 import { createImage } from '../src/io/image.js';
@@ -270,6 +271,21 @@ describe('item 6: integrity, temp files, overwrite', () => {
       expect(err.message).toBe(`${path}: integrity check failed: its tensors or metadata are not what was written (SHA-256 mismatch); the file was damaged or edited`);
       expect(await snapshot(out)).toEqual(files); // the log is not cut back, the checkpoint not replaced
     }
+  });
+
+  it('a new file that fails verification as read back from its temp file does not replace the old one (and leaves no temp file)', async () => {
+    const out = await copyDone('verify');
+    const path = join(out, CHECKPOINT_FILE);
+    const old = await readFile(path);
+    let seen: Uint8Array | null = null;
+    const verify = (b: Uint8Array) => {
+      seen = b;
+      throw new Error('does not verify');
+    };
+    await expect(writeFileAtomic(path, new Uint8Array([1, 2, 3]), { verify })).rejects.toThrow('does not verify');
+    expect(seen).toEqual(new Uint8Array([1, 2, 3]));
+    expect(await readFile(path)).toEqual(old);
+    expect(await readdir(out)).toEqual(['checkpoint.safetensors', 'loss.jsonl', 'loss.svg']);
   });
 
   it('a version-1 checkpoint (no hash, written before) is resumed with a warning; the next checkpoint carries the hash', async () => {
