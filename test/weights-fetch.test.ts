@@ -2,17 +2,18 @@
 // redirects), checksum verification and conversion to safetensors, against a local HTTP server on 127.0.0.1 that
 // serves a small generated torch.save checkpoint. Also the CLI command in-process and the progress line formatter.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, linkSync, lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { weights } from '../src/cli/weights.js';
 import { Progress, formatBytes, formatDuration, formatProgress, formatRate } from '../src/cli/progress.js';
-import { ChecksumError, DownloadError, defaultCacheDir, fetchWeights } from '../src/io/fetch.js';
+import { ChecksumError, DownloadError, defaultCacheDir, fetchWeights, maxDownloadBytes, redirectAllowed } from '../src/io/fetch.js';
 import { readPth } from '../src/io/pth.js';
-import { readSafetensors } from '../src/io/safetensors.js';
+import { readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { ZOO, hashPrefixOf } from '../src/io/zoo.js';
 import { OrderedDict, f32, type PyValue } from './helpers/torch-save.js';
 import { torchSave } from './helpers/torch-save.js';
@@ -94,6 +95,41 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
     return;
   }
   if (path.startsWith('/stall/')) return; // never answers: the client must time out
+  if (path.startsWith('/offhost/')) {
+    res.writeHead(302, { location: `${base2}/ok/${path.slice('/offhost/'.length)}` }).end();
+    return;
+  }
+  if (path.startsWith('/endless/')) {
+    // 200 without a length, then 64 KiB chunks for as long as the client reads.
+    res.writeHead(200);
+    const chunk = new Uint8Array(65536).fill(7);
+    const more = () => {
+      while (!res.destroyed && res.write(chunk));
+      if (!res.destroyed) res.once('drain', more);
+    };
+    more();
+    return;
+  }
+  if (path.startsWith('/huge/')) {
+    res.writeHead(200, { 'content-length': 10_000_000_000 });
+    res.write(GOOD.subarray(0, 10));
+    return;
+  }
+  if (path.startsWith('/trickle/')) {
+    // One byte every 20 ms: a connection that never goes quiet, and never gets anywhere.
+    res.writeHead(200, { 'content-length': GOOD.length });
+    let i = 0;
+    const t = setInterval(() => (res.destroyed || i >= GOOD.length ? clearInterval(t) : res.write(GOOD.subarray(i, ++i))), 20);
+    res.on('close', () => clearInterval(t));
+    return;
+  }
+  if (path.startsWith('/slow/')) {
+    // Half, then the rest 150 ms later: two fetches started together overlap.
+    res.writeHead(200, { 'content-length': GOOD.length });
+    res.write(GOOD.subarray(0, half));
+    setTimeout(() => res.end(GOOD.subarray(half)), 150);
+    return;
+  }
   if (path.startsWith('/hang/')) {
     // Half the body, then nothing (the connection stays open).
     res.writeHead(200, { 'content-length': GOOD.length });
@@ -103,15 +139,28 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
 }
 
+/** Another host (127.0.0.2) serving the good file: what an off-host redirect would lead to. */
+let server2: Server;
+let base2 = '';
+let hits2 = 0;
+
 beforeAll(async () => {
   server = createServer(handle);
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  server2 = createServer((req, res) => {
+    hits2++;
+    send(req, res, GOOD, { ranges: true });
+  });
+  await new Promise<void>((r) => server2.listen(0, '127.0.0.2', r));
+  base2 = `http://127.0.0.2:${(server2.address() as AddressInfo).port}`;
 });
 
 afterAll(async () => {
-  server.closeAllConnections();
-  await new Promise<void>((r) => server.close(() => r()));
+  for (const s of [server, server2]) {
+    s.closeAllConnections();
+    await new Promise<void>((r) => s.close(() => r()));
+  }
 });
 
 const dirs: string[] = [];
@@ -147,6 +196,15 @@ describe('zoo table', () => {
     expect(ZOO.vgg16.url).toBe('https://download.pytorch.org/models/vgg16-397923af.pth');
     expect(ZOO.squeezenet1_1.url).toBe('https://download.pytorch.org/models/squeezenet1_1-b8a52dc0.pth');
     expect(ZOO.vgg16.hashPrefix).toBe('397923af');
+    expect(ZOO.vgg19).toMatchObject({
+      url: 'https://download.pytorch.org/models/vgg19-dcbb9e9d.pth',
+      hashPrefix: 'dcbb9e9d',
+      size: 574_673_361,
+      keep: ['features.'],
+      arch: 'vgg19',
+      input: 'rgb01_imagenet_norm',
+    });
+    expect(ZOO.vgg19.sha256).toBeUndefined(); // the prefix in the file name is what torch.hub checks too
     expect(ZOO.squeezenet1_1.hashPrefix).toBe('b8a52dc0');
     for (const e of Object.values(ZOO)) if (e.sha256) expect(e.sha256.startsWith(e.hashPrefix)).toBe(true);
     expect(hashPrefixOf('alexnet-owt-7be5be79.pth')).toBe('7be5be79');
@@ -194,6 +252,21 @@ describe('fetchWeights', () => {
     await fetchWeights('vgg16', { url, cacheDir, sha256: GOOD_SHA });
     expect(hits.get('/ok/vgg.pth')).toBe(n); // converted from the kept .pth, no download
     expectConverted(path, ['features.'], url);
+  });
+
+  it('vgg19 converts like vgg16: features.* only, arch vgg19, the cache under its own name', async () => {
+    const cacheDir = tempCache();
+    const url = `${base}/ok/vgg19.pth`;
+    const path = await fetchWeights('vgg19', { url, cacheDir, sha256: GOOD_SHA });
+    expect(path).toBe(join(cacheDir, 'vgg19.safetensors'));
+    expectConverted(path, ['features.'], url);
+    expect(readSafetensors(new Uint8Array(readFileSync(path))).metadata.arch).toBe('vgg19');
+    expect(files(cacheDir)).toEqual(['vgg19.safetensors']);
+    // Without --sha256 the table's prefix (dcbb9e9d) is what the download must match.
+    const err = await fetchWeights('vgg19', { url, cacheDir, force: true }).catch((e) => e);
+    expect(err).toBeInstanceOf(ChecksumError);
+    expect(err.message).toMatch(/expected a sha256 starting with dcbb9e9d/);
+    expect(files(cacheDir)).toEqual(['vgg19.safetensors']);
   });
 
   it('an interrupted download leaves a .part; the next call resumes it with a Range request', async () => {
@@ -290,7 +363,7 @@ describe('fetchWeights', () => {
     const cacheDir = tempCache();
     const stall = `${base}/stall/squeezenet1_1.pth`;
     await expect(fetchWeights('squeezenet1_1', { url: stall, cacheDir, sha256: GOOD_SHA, timeoutMs: 200 })).rejects.toThrow(
-      new RegExp(`timed out: no bytes received from ${stall.replace(/[.]/g, '\\.')} in 0\\.2 s`),
+      new RegExp(`timed out: no response from ${stall.replace(/[.]/g, '\\.')} in 0\\.2 s`),
     );
     const half = Math.floor(GOOD.length / 2);
     const hang = `${base}/hang/squeezenet1_1.pth`;
@@ -313,8 +386,155 @@ describe('fetchWeights', () => {
     expectConverted(path, ['features.', 'classifier.'], `${base}/ok/resume.pth`);
 
     await expect(fetchWeights('squeezenet1_1', { url: stall, cacheDir, force: true, signal: AbortSignal.abort() })).rejects.toThrow();
-    await expect(fetchWeights('nope', { cacheDir })).rejects.toThrow(/unknown weights 'nope' \(known: vgg16, squeezenet1_1\)/);
+    await expect(fetchWeights('nope', { cacheDir })).rejects.toThrow(/unknown weights 'nope' \(known: vgg16, vgg19, squeezenet1_1\)/);
     await expect(fetchWeights('vgg16', { cacheDir, sha256: 'xyz' })).rejects.toThrow(/8 to 64 hex digits/);
+  });
+});
+
+describe('weights fetch hardening (#14 item 9)', () => {
+  const PART = 'squeezenet1_1-b8a52dc0.pth.part';
+
+  it('a symbolic link (or a second hard link) planted as the .part is refused; its target is untouched; the CLI exits 1', async () => {
+    const cacheDir = tempCache();
+    const victim = join(tempCache(), 'precious.txt');
+    writeFileSync(victim, 'precious');
+    symlinkSync(victim, join(cacheDir, PART));
+    const url = `${base}/ok/link.pth`;
+    const err = await fetchWeights('squeezenet1_1', { url, cacheDir, sha256: GOOD_SHA }).catch((e) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect(err.message).toBe(`${join(cacheDir, PART)} is a symbolic link: a partial download is never written through a link (remove it and run again)`);
+    expect(readFileSync(victim, 'utf8')).toBe('precious');
+    expect(lstatSync(join(cacheDir, PART)).isSymbolicLink()).toBe(true);
+    expect(existsSync(join(cacheDir, 'squeezenet1_1.safetensors'))).toBe(false);
+    const r = await cli(['fetch', 'squeezenet1_1', '--url', url, '--cache-dir', cacheDir, '--sha256', GOOD_SHA, '--quiet']);
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toContain(`${join(cacheDir, PART)} is a symbolic link`);
+    expect(readFileSync(victim, 'utf8')).toBe('precious');
+
+    const other = tempCache();
+    const victim2 = join(tempCache(), 'precious2.txt');
+    writeFileSync(victim2, 'precious too');
+    linkSync(victim2, join(other, PART));
+    await expect(fetchWeights('squeezenet1_1', { url, cacheDir: other, sha256: GOOD_SHA })).rejects.toThrow(
+      `${join(other, PART)} is a file with 2 links: a partial download is only written to a file of its own (remove it and run again)`,
+    );
+    expect(readFileSync(victim2, 'utf8')).toBe('precious too');
+  });
+
+  it('redirects: https only to https, http only on the same host, else refused naming both (and nothing is written)', async () => {
+    expect(redirectAllowed('https://a.example/x', 'https://cdn.example/y')).toBe(true);
+    expect(redirectAllowed('https://a.example/x', 'http://a.example/y')).toBe(false);
+    expect(redirectAllowed('http://127.0.0.1:8000/x', 'http://127.0.0.1:8000/y')).toBe(true);
+    expect(redirectAllowed('http://127.0.0.1:8000/x', 'https://127.0.0.1/y')).toBe(true);
+    expect(redirectAllowed('http://127.0.0.1:8000/x', 'http://127.0.0.2:8000/y')).toBe(false);
+    expect(redirectAllowed('http://127.0.0.1:8000/x', 'http://127.0.0.1:9000/y')).toBe(false);
+    expect(redirectAllowed('https://a.example/x', 'file:///etc/passwd')).toBe(false);
+
+    const cacheDir = tempCache();
+    const url = `${base}/offhost/sq.pth`;
+    const before = hits2;
+    const err = await fetchWeights('squeezenet1_1', { url, cacheDir, sha256: GOOD_SHA }).catch((e) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect(err.message).toBe(
+      `refusing the redirect from ${url} to ${base2}/ok/sq.pth: a download from http://${new URL(base).host} only follows redirects on the same host; give that address as the URL (--url) to download from there`,
+    );
+    expect(hits2).toBe(before); // the other host was never asked
+    expect(files(cacheDir)).toEqual([]);
+    const r = await cli(['fetch', 'squeezenet1_1', '--url', url, '--cache-dir', cacheDir, '--sha256', GOOD_SHA, '--quiet']);
+    expect(r.code).toBe(1);
+    expect(r.err).toContain('refusing the redirect');
+    // Named as the URL, that host is fine.
+    const path = await fetchWeights('squeezenet1_1', { url: `${base2}/ok/sq.pth`, cacheDir, sha256: GOOD_SHA });
+    expectConverted(path, ['features.', 'classifier.'], `${base2}/ok/sq.pth`);
+  });
+
+  it('a body larger than the table says (plus a margin) is stopped and deleted; an announced one is refused up front', async () => {
+    const cap = maxDownloadBytes(ZOO.squeezenet1_1)!;
+    expect(cap).toBe(Math.ceil(4_958_839 * 1.05) + (1 << 20));
+    const cacheDir = tempCache();
+    const url = `${base}/endless/sq.pth`;
+    let most = 0;
+    const err = await fetchWeights('squeezenet1_1', { url, cacheDir, sha256: GOOD_SHA, onProgress: (d) => void (most = d) }).catch((e) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect(err.message).toBe(`download of ${url} went past ${cap} bytes, more than this file can have: stopped, and the partial file deleted`);
+    expect(most).toBeLessThanOrEqual(cap);
+    expect(files(cacheDir)).toEqual([]);
+
+    const huge = `${base}/huge/sq.pth`;
+    await expect(fetchWeights('squeezenet1_1', { url: huge, cacheDir, sha256: GOOD_SHA })).rejects.toThrow(
+      `${huge} announces 10000000000 bytes, more than the ${cap} this file can have: nothing was downloaded`,
+    );
+    expect(files(cacheDir)).toEqual([]);
+  });
+
+  it('a trickle (one byte every 20 ms) is a stall: stopped after timeoutMs, the .part kept for a resume', async () => {
+    const cacheDir = tempCache();
+    const url = `${base}/trickle/sq.pth`;
+    const err = await fetchWeights('squeezenet1_1', { url, cacheDir, sha256: GOOD_SHA, timeoutMs: 300 }).catch((e) => e);
+    expect(err).toBeInstanceOf(DownloadError);
+    expect(err.message).toMatch(
+      new RegExp(`^download of ${url.replace(/[.]/g, '\\.')} stalled after (\\d+) of ${GOOD.length} bytes: only \\d+ bytes in the last 0\\.3 s \\(at least 65536 wanted\\); the partial file .* is kept: run again to resume$`),
+    );
+    const got = Number(/after (\d+) of/.exec(err.message)![1]);
+    expect(got).toBeLessThan(100);
+    expect(statSync(join(cacheDir, PART)).size).toBe(got);
+  });
+
+  it('two fetches at once: one downloads, the other waits for it and uses its file (was: both "checksum mismatch")', async () => {
+    const cacheDir = tempCache();
+    const url = `${base}/slow/twice.pth`;
+    const logs: string[] = [];
+    const [a, b] = await Promise.all([
+      fetchWeights('squeezenet1_1', { url, cacheDir, sha256: GOOD_SHA }),
+      fetchWeights('squeezenet1_1', { url, cacheDir, sha256: GOOD_SHA, log: (m) => logs.push(m) }),
+    ]);
+    expect(a).toBe(b);
+    expect(hits.get('/slow/twice.pth')).toBe(1);
+    expect(logs.join('\n')).toContain(`waiting for another fetch of this network (pid ${process.pid})`);
+    expectConverted(a, ['features.', 'classifier.'], url);
+    expect(files(cacheDir)).toEqual(['squeezenet1_1.safetensors']); // no .part, no .lock
+
+    // A lock left by a process that is gone is taken over.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid!;
+    writeFileSync(join(cacheDir, 'squeezenet1_1.lock'), JSON.stringify({ pid: dead, host: hostname(), since: '2020-01-01T00:00:00Z' }));
+    const logs2: string[] = [];
+    await fetchWeights('squeezenet1_1', { url: `${base}/ok/relock.pth`, cacheDir, sha256: GOOD_SHA, force: true, log: (m) => logs2.push(m) });
+    expect(logs2.join('\n')).toContain(`its holder (pid ${dead} on ${hostname()}) is gone`);
+    expect(files(cacheDir)).toEqual(['squeezenet1_1.safetensors']);
+  });
+
+  it('a cached .safetensors that is empty, garbage, another network or from another file is not trusted: fetched again', async () => {
+    const cacheDir = tempCache();
+    const out = join(cacheDir, 'squeezenet1_1.safetensors');
+    const url = `${base}/ok/recache.pth`;
+    const other = writeSafetensors({ w: { data: new Float32Array(2), shape: [2] } }, { arch: 'squeezenet1_1', source_sha256: OTHER_SHA });
+    const vgg = writeSafetensors({ w: { data: new Float32Array(2), shape: [2] } }, { arch: 'vgg16', source_sha256: GOOD_SHA });
+    const cases: [Uint8Array, string][] = [
+      [new Uint8Array(0), '0 bytes is too short for a safetensors file'],
+      [new TextEncoder().encode('<html>not found</html>'), 'its header length'],
+      [other, `it was converted from a file with sha256 ${OTHER_SHA}, not the expected ${GOOD_SHA}`],
+      [vgg, 'its metadata names network "vgg16", not squeezenet1_1'],
+    ];
+    for (const [bytes, why] of cases) {
+      writeFileSync(out, bytes);
+      const n = hits.get('/ok/recache.pth') ?? 0;
+      const logs: string[] = [];
+      expect(await fetchWeights('squeezenet1_1', { url, cacheDir, sha256: GOOD_SHA, log: (m) => logs.push(m) })).toBe(out);
+      expect(hits.get('/ok/recache.pth'), why).toBe(n + 1);
+      expect(logs.join('\n')).toContain(`not using the cached ${out}: ${why}`);
+      expectConverted(out, ['features.', 'classifier.'], url);
+    }
+    // The good file is trusted: no request.
+    const n = hits.get('/ok/recache.pth');
+    await fetchWeights('squeezenet1_1', { url, cacheDir, sha256: GOOD_SHA });
+    expect(hits.get('/ok/recache.pth')).toBe(n);
+    // The CLI on a garbage cache: exit 0, the path, a valid file.
+    writeFileSync(out, 'garbage');
+    const r = await cli(['fetch', 'squeezenet1_1', '--url', url, '--cache-dir', cacheDir, '--sha256', GOOD_SHA, '--quiet']);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(`${out}\n`);
+    expectConverted(out, ['features.', 'classifier.'], url);
   });
 });
 
@@ -360,7 +580,7 @@ describe('perceptual weights (CLI command, in-process)', () => {
   });
 
   it('usage errors exit 2; --help and list exit 0', async () => {
-    expect((await cli(['fetch', 'resnet50'])).err).toMatch(/unknown network 'resnet50' \(known: vgg16, squeezenet1_1\)/);
+    expect((await cli(['fetch', 'resnet50'])).err).toMatch(/unknown network 'resnet50' \(known: vgg16, vgg19, squeezenet1_1\)/);
     expect((await cli(['fetch', 'resnet50'])).code).toBe(2);
     expect((await cli(['frob'])).code).toBe(2);
     expect((await cli(['fetch'])).code).toBe(2);
@@ -368,7 +588,7 @@ describe('perceptual weights (CLI command, in-process)', () => {
     expect((await cli(['fetch', 'vgg16', '--sha256', 'zz'])).code).toBe(2);
     const help = await cli(['--help']);
     expect(help.code).toBe(0);
-    expect(help.out).toContain('usage: perceptual weights fetch <vgg16|squeezenet1_1>');
+    expect(help.out).toContain('usage: perceptual weights fetch <vgg16|vgg19|squeezenet1_1>');
     const list = await cli(['list', '--cache-dir', tempCache()]);
     expect(list.code).toBe(0);
     expect(list.out).toContain(ZOO.vgg16.url);

@@ -5,10 +5,10 @@
 // name (HASH_REGEX = r'-([a-f0-9]*)\.') and `download_url_to_file` checks `sha256(file).hexdigest()` starts with it;
 // we do the same check (see `hashPrefixOf`), and additionally the full sha256 where it is known.
 //
-// Only the convolutional trunk is kept when converting (`keep`): VGG-16's classifier is ~470 MiB of fully connected
-// weights that perceptual losses never use; SqueezeNet's classifier is one small 1x1 convolution, kept.
+// Only the convolutional trunk is kept when converting (`keep`): VGG-16's and VGG-19's classifiers are ~470 MiB of
+// fully connected weights that perceptual losses never use; SqueezeNet's classifier is one small 1x1 convolution, kept.
 
-export type ZooName = 'vgg16' | 'squeezenet1_1';
+export type ZooName = 'vgg16' | 'vgg19' | 'squeezenet1_1';
 
 export interface ZooEntry {
   name: ZooName;
@@ -58,6 +58,14 @@ export const ZOO: Readonly<Record<ZooName, ZooEntry>> = {
     size: 553_433_881,
     keep: ['features.'],
     description: 'VGG-16 (ImageNet-1K), torchvision; the loss network of Johnson et al. 2016',
+  }),
+  // torchvision.models.VGG19_Weights.IMAGENET1K_V1 (only the hash prefix of its file name is known here)
+  vgg19: entry({
+    name: 'vgg19',
+    file: 'vgg19-dcbb9e9d.pth',
+    size: 574_673_361,
+    keep: ['features.'],
+    description: 'VGG-19 (ImageNet-1K), torchvision; the loss network of Gatys et al. 2016',
   }),
   // torchvision.models.SqueezeNet1_1_Weights.IMAGENET1K_V1
   squeezenet1_1: entry({
