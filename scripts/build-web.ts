@@ -1,8 +1,10 @@
-// `npm run build:web`: the library's browser bundle (dist/web/perceptual.js, ESM, from src/browser.ts), the
-// demo page's script (dist/web/demo.js, importing that bundle) and the list of shipped models
-// (dist/web/models.json, from models/*.safetensors). A Node-only import reaching a bundle fails the build.
-// The bundle sits two levels below the package root, as src/api/ does, so DEFAULT_MODEL's URL
-// (../../models/...) resolves to the shipped file when the package is served as it is laid out.
+// `npm run build:web`: the library's browser bundles (ESM: dist/web/perceptual.js from src/browser.ts, the
+// `perceptual-webgpu/browser` export, and dist/web/engine.js from src/engine-browser.ts, the engine subpath's
+// browser build, sharing their modules through chunks), the demo page's script (dist/web/demo.js, importing the
+// library bundle) and the list of shipped models (dist/web/models.json, from models/*.safetensors). A Node-only
+// import reaching a bundle fails the build. The bundles and chunks sit two levels below the package root, as
+// src/api/ does, so DEFAULT_MODEL's URL (../../models/...) resolves to the shipped file when the package is
+// served as it is laid out.
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { basename, join, relative, resolve } from 'node:path';
@@ -16,6 +18,7 @@ export const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 export const OUT_DIR = join(ROOT, 'dist/web');
 const MODELS_DIR = join(ROOT, 'models');
 const LIBRARY_ENTRY = join(ROOT, 'src/browser.ts');
+const ENGINE_ENTRY = join(ROOT, 'src/engine-browser.ts');
 
 /** Modules that exist only in Node: its built-ins, and the native addons behind image files and Dawn. */
 const NODE_ONLY = new Set([...builtinModules, 'sharp', 'webgpu']);
@@ -48,9 +51,10 @@ const common: esbuild.BuildOptions = {
   legalComments: 'none',
 };
 
-/** The library: src/browser.ts → perceptual.js. */
+/** The library: src/browser.ts → perceptual.js and src/engine-browser.ts → engine.js. Code splitting puts what
+ * they share in chunk-*.js, so a page that imports both has one Tensor class and one tape. */
 export function libraryBuild(outdir = OUT_DIR): esbuild.BuildOptions {
-  return { ...common, entryPoints: { perceptual: LIBRARY_ENTRY }, outdir, plugins: [nodeOnlyGuard()] };
+  return { ...common, entryPoints: { perceptual: LIBRARY_ENTRY, engine: ENGINE_ENTRY }, splitting: true, outdir, plugins: [nodeOnlyGuard()] };
 }
 
 /** The demo script; its imports of the library entry load the library bundle instead of a second copy. */

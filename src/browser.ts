@@ -1,6 +1,6 @@
-// perceptual-webgpu in the browser (dist/web/perceptual.js, built by `npm run build:web`): the same API as
-// the Node entry minus what needs files; models and weights load from a URL (fetch) or bytes.
-export * from './core.js';
+// perceptual-webgpu in the browser (`perceptual-webgpu/browser`, dist/web/perceptual.js): the root's product API
+// minus what needs files; models and weights load from a URL (fetch) or bytes; canvas, camera and in-page training.
+export * from './product.js';
 export { loadModel, type ModelSource } from './api/model.js';
 export { loadLossNetwork } from './nets/loss-network.js';
 export type { Source } from './io/source.js';

@@ -1,5 +1,6 @@
-// The library's browser-safe part: everything that needs neither Node nor a way to read local files. Both
-// entries re-export it: browser.ts (+ URL loaders, canvas helpers) and index.ts (+ paths, files, training).
+// The engine's browser-safe part: every building block that needs neither Node nor a way to read local files.
+// The engine subpath re-exports it: engine.ts in Node (+ file-bound pieces and the root's product API) and
+// engine-browser.ts in a browser. The stable product API is product.ts/index.ts/browser.ts, not this file.
 export { Gpu, kernel, numel, ShapeError, KernelError, GpuMemoryError, DeviceLostError, NoAdapterError } from './gpu/index.js';
 export type { RawTensor, GpuOptions, PoolStats, Kernel } from './gpu/index.js';
 export { Tensor, record, backward, tidy, tidyAsync, keep, noGrad, noGradAsync } from './autograd/tensor.js';

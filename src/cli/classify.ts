@@ -2,7 +2,6 @@
 // SqueezeNet 1.1. A quick end-to-end check that the weights, the image decoding and the engine are right.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { tidyAsync } from '../autograd/tensor.js';
 import { Gpu } from '../gpu/index.js';
 import { defaultCacheDir } from '../io/fetch.js';
@@ -11,21 +10,9 @@ import { readImage } from '../io/image-node.js';
 import { IMAGENET_LABELS } from '../io/imagenet-labels.js';
 import { resizeAndCenterCrop } from '../io/resize.js';
 import { loadLossNetwork } from '../nets/loss-network-node.js';
+import { command } from './command.js';
 
 const NET = 'squeezenet1_1';
-
-const USAGE = `usage: perceptual classify [--json] [--weights FILE] IMAGE...
-
-Prints the 5 most probable ImageNet-1k classes of each image (index, label, probability) with SqueezeNet 1.1.
-Each image is resized (shorter side to 256, bilinear, antialiased) and centre-cropped to 224x224.
-
-options:
-  --weights FILE   SqueezeNet 1.1 weights (.safetensors or .pth); default <cache>/${NET}.safetensors, where <cache>
-                   is $PERCEPTUAL_CACHE_DIR, else $XDG_CACHE_HOME/perceptual-webgpu, else ~/.cache/perceptual-webgpu
-  --json           print [{ file, top5: [{ index, label, probability }] }] instead of text
-  -h, --help       this help
-
-Images that cannot be read are reported on stderr; the others are still classified, and the exit code is 1.`;
 
 export interface ClassScore {
   index: number;
@@ -38,34 +25,31 @@ export interface Classification {
   top5: ClassScore[];
 }
 
-function usageError(msg: string): number {
-  console.error(`perceptual classify: ${msg}\n\n${USAGE}`);
-  return 2;
-}
-
 function formatText(r: Classification): string {
   const rows = r.top5.map((c, k) => `  ${k + 1}. ${c.label.padEnd(28)} ${(100 * c.probability).toFixed(2).padStart(6)}%  (class ${c.index})`);
   return `${r.file}\n${rows.join('\n')}`;
 }
 
-export async function classify(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: { json: { type: 'boolean' }, weights: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    });
-  } catch (e) {
-    return usageError((e as Error).message);
-  }
-  const { values, positionals: files } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  if (files.length === 0) return usageError('no images given');
+export const classify = command({
+  name: 'classify',
+  summary: 'top-5 ImageNet classes of images (SqueezeNet 1.1)',
+  description: `Prints the 5 most probable ImageNet-1k classes of each image (index, label, probability) with SqueezeNet 1.1.
+Each image is resized (shorter side to 256, bilinear, antialiased) and centre-cropped to 224x224.`,
+  positionals: { name: 'IMAGE' },
+  options: {
+    weights: {
+      type: 'string',
+      arg: 'FILE',
+      help: `SqueezeNet 1.1 weights (.safetensors or .pth); default <cache>/${NET}.safetensors, where <cache>
+is $PERCEPTUAL_CACHE_DIR, else $XDG_CACHE_HOME/perceptual-webgpu, else ~/.cache/perceptual-webgpu`,
+    },
+    json: { type: 'boolean', help: 'print [{ file, top5: [{ index, label, probability }] }] instead of text' },
+  },
+  epilog: 'Images that cannot be read are reported on stderr; the others are still classified, and the exit code is 1.',
+  run: (values, files) => classifyFiles(values, files),
+});
 
+async function classifyFiles(values: { weights?: string; json?: boolean }, files: string[]): Promise<number> {
   const weights = values.weights ?? join(defaultCacheDir(), `${NET}.safetensors`);
   if (!existsSync(weights)) {
     console.error(

@@ -1,15 +1,18 @@
 // `perceptual info`: which adapter we run on, what it offers, and whether our kernels compute correctly there.
-import { parseArgs } from 'node:util';
 import { Gpu } from '../gpu/index.js';
 import { fmtBytes } from '../gpu/errors.js';
+import { command } from './command.js';
 import { selfCheck } from './self-check.js';
 
-export async function info(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } } });
-  if (values.help) {
-    console.log('usage: perceptual info [--json]\n\nPrints the WebGPU adapter and runs a small convolution on it, checked against the CPU.');
-    return 0;
-  }
+export const info = command({
+  name: 'info',
+  summary: 'print the WebGPU adapter (vendor, architecture, features, limits) and run a self-check on it',
+  description: 'Prints the WebGPU adapter and runs a small convolution on it, checked against the CPU.',
+  options: { json: { type: 'boolean', help: 'print the report as JSON' } },
+  run: (values) => report(values.json),
+});
+
+async function report(json: boolean | undefined): Promise<number> {
   const gpu = await Gpu.create();
   try {
     const l = gpu.limits;
@@ -24,7 +27,7 @@ export async function info(argv: string[]): Promise<number> {
     };
     const check = await selfCheck(gpu);
     const report = { adapter: gpu.adapterInfo, features: [...gpu.features].sort(), limits, selfCheck: check };
-    if (values.json) {
+    if (json) {
       console.log(JSON.stringify(report, null, 2));
     } else {
       const a = gpu.adapterInfo;

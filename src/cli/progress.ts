@@ -1,7 +1,8 @@
-// A progress line for long CLI operations (downloads, conversions, training steps): label, done/total, percentage,
-// rate and ETA. On a TTY the line is redrawn in place with `\r` (at most every `redrawMs`); elsewhere (logs, CI,
-// pipes) a plain line is written at most every `intervalMs`, plus one at the end, so logs stay short.
-// The clock is injectable so the text is testable.
+// The one progress display of every long CLI operation (downloads, training, optimisation, evaluation, batches of
+// images): label, done/total, percentage, rate, ETA and a detail such as the loss terms. On a TTY the line is
+// redrawn in place with `\r` (at most every `redrawMs`); elsewhere (logs, CI, pipes) a plain line is written at
+// the first update, the last one, and at most every `intervalMs` (or every `printEvery` units) between, so logs stay
+// short. The clock is injectable so the text is testable.
 
 export type ProgressUnit = 'bytes' | 'steps';
 
@@ -15,6 +16,8 @@ export interface ProgressState {
   rate?: number;
   /** Milliseconds since start. */
   elapsedMs: number;
+  /** Free text after the numbers, e.g. the current loss terms. */
+  detail?: string;
 }
 
 /** Decimal (SI) units, as download tools show them: 999 B, 1.5 kB, 12.3 MB, 1.21 GB. */
@@ -72,14 +75,26 @@ export function formatProgress(s: ProgressState, barWidth = 0): string {
   }
   parts.push(formatRate(s.rate, s.unit));
   if (s.total !== undefined) parts.push(`ETA ${formatDuration(etaSeconds(s))}`);
-  return parts.join(' ');
+  return withDetail(parts.join(' '), s);
 }
 
-/** The final line: `label 27.3 MB in 0:14 (2.0 MB/s)`. */
+/** `step 120/1500 (8.0%) 2.8 s/it ETA 1:04:24 | content 9.8 style 0.36`: counted steps, for iterative work. */
+export function formatCounter(s: ProgressState): string {
+  if (s.total === undefined || s.total <= 0) return withDetail(`${s.label} ${s.done} ${formatRate(s.rate, s.unit)}`, s);
+  const pct = ((100 * Math.min(s.done, s.total)) / s.total).toFixed(1);
+  return withDetail(`${s.label} ${s.done}/${s.total} (${pct}%) ${formatRate(s.rate, s.unit)} ETA ${formatDuration(etaSeconds(s))}`, s);
+}
+
+function withDetail(line: string, s: ProgressState): string {
+  return s.detail ? `${line} | ${s.detail}` : line;
+}
+
+/** The final line: `label 27.3 MB in 0:14 (2.0 MB/s)`, `label 5/5 in 0:03 (1.6 it/s)`. */
 export function formatDone(s: ProgressState): string {
   const secs = s.elapsedMs / 1000;
   const rate = s.rate ?? (secs > 0 ? s.done / secs : undefined);
-  return `${s.label} ${amount(s.done, s.unit)}${s.unit === 'steps' ? ' steps' : ''} in ${formatDuration(secs)} (${formatRate(rate, s.unit)})`;
+  const done = s.unit === 'steps' && s.total !== undefined ? `${s.done}/${s.total}` : amount(s.done, s.unit);
+  return `${s.label} ${done} in ${formatDuration(secs)} (${formatRate(rate, s.unit)})`;
 }
 
 export interface ProgressStream {
@@ -92,6 +107,10 @@ export interface ProgressOptions {
   label: string;
   total?: number;
   unit?: ProgressUnit;
+  /** `bar` (default): `label [===>  ] 45% 12/27 …`; `counter`: `label 12/27 (44.4%) …` (see formatCounter). */
+  style?: 'bar' | 'counter';
+  /** Off a TTY: a line every `printEvery` units instead of every `intervalMs`. */
+  printEvery?: number;
   /** Where to write: process.stderr by default (stdout stays for results). */
   stream?: ProgressStream;
   /** Redraw in place; defaults to stream.isTTY. */
@@ -110,8 +129,11 @@ export interface ProgressOptions {
 export class Progress {
   readonly label: string;
   readonly unit: ProgressUnit;
+  private readonly style: 'bar' | 'counter';
+  private readonly printEvery?: number;
   private total?: number;
   private doneCount = 0;
+  private detail?: string;
   private readonly stream: ProgressStream;
   private readonly tty: boolean;
   private readonly now: () => number;
@@ -129,6 +151,8 @@ export class Progress {
     this.label = o.label;
     this.total = o.total;
     this.unit = o.unit ?? 'steps';
+    this.style = o.style ?? 'bar';
+    this.printEvery = o.printEvery;
     this.stream = o.stream ?? process.stderr;
     this.tty = o.tty ?? this.stream.isTTY === true;
     this.now = o.now ?? (() => performance.now());
@@ -148,12 +172,14 @@ export class Progress {
   }
 
   state(): ProgressState {
-    return { label: this.label, done: this.doneCount, total: this.total, unit: this.unit, rate: this.rate(), elapsedMs: this.now() - this.start };
+    return { label: this.label, done: this.doneCount, total: this.total, unit: this.unit, rate: this.rate(), elapsedMs: this.now() - this.start, detail: this.detail };
   }
 
-  update(done: number, total?: number): void {
+  /** `detail` replaces the text after the numbers (kept when omitted). */
+  update(done: number, total?: number, detail?: string): void {
     if (this.ended) return;
     if (total !== undefined) this.total = total;
+    if (detail !== undefined) this.detail = detail;
     const t = this.now();
     // A jump backwards (a restarted download) starts the rate window afresh.
     if (done < this.doneCount) this.samples = [];
@@ -162,15 +188,22 @@ export class Progress {
     // Keep the newest sample older than the window so the rate spans about windowMs.
     while (this.samples.length > 2 && t - this.samples[1][0] >= this.windowMs) this.samples.shift();
     if (this.samples.length > 256) this.samples.splice(1, this.samples.length - 256);
-    const wait = this.tty ? this.redrawMs : this.intervalMs;
-    if (t - this.lastDraw >= wait) this.draw(t);
+    const last = this.total !== undefined && done >= this.total;
+    const due = this.tty || this.printEvery === undefined ? t - this.lastDraw >= (this.tty ? this.redrawMs : this.intervalMs) : done % this.printEvery === 0;
+    if (!this.drawn || last || due) this.draw(t);
   }
 
-  /** A message on its own line, without breaking the progress line (it is redrawn after). */
-  log(message: string): void {
-    if (this.tty && this.drawn) this.stream.write(`\r${' '.repeat(this.lastWidth)}\r`);
-    this.stream.write(`${message}\n`);
+  /** Runs `print` (which writes whole lines, to this stream or another on the same terminal) without breaking the
+   * progress line: it is cleared first and redrawn after. */
+  interrupt(print: () => void): void {
+    if (this.tty && this.drawn && !this.ended) this.stream.write(`\r${' '.repeat(this.lastWidth)}\r`);
+    print();
     if (this.tty && this.drawn && !this.ended) this.draw(this.now());
+  }
+
+  /** A message on its own line, without breaking the progress line. */
+  log(message: string): void {
+    this.interrupt(() => this.stream.write(`${message}\n`));
   }
 
   /** Ends the line with a summary (`formatDone`) or the given text. */
@@ -191,14 +224,18 @@ export class Progress {
   private draw(t: number): void {
     this.lastDraw = t;
     this.drawn = true;
+    const state = this.state();
     if (!this.tty) {
-      this.stream.write(`${formatProgress(this.state())}\n`);
+      this.stream.write(`${this.style === 'counter' ? formatCounter(state) : formatProgress(state)}\n`);
       return;
     }
-    const cols = this.stream.columns ?? 80;
-    const plain = formatProgress(this.state());
-    const bar = Math.max(0, Math.min(30, cols - plain.length - 4));
-    let line = formatProgress(this.state(), bar >= 10 ? bar : 0);
+    const cols = this.stream.columns || 80; // 0 where the terminal does not say
+    let line: string;
+    if (this.style === 'counter') line = formatCounter(state);
+    else {
+      const bar = Math.max(0, Math.min(30, cols - formatProgress(state).length - 4));
+      line = formatProgress(state, bar >= 10 ? bar : 0);
+    }
     if (line.length > cols - 1) line = line.slice(0, cols - 1);
     this.stream.write(`\r${line.padEnd(this.lastWidth)}`);
     this.lastWidth = line.length;

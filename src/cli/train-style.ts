@@ -1,36 +1,9 @@
 // `perceptual train-style --style IMG --data DIR --out DIR [options]`: a thin layer over trainStyle().
-import { parseArgs } from 'node:util';
 import { trainStyle } from '../api/train-style.js';
-import { TRAINING_OPTIONS, num, runTraining, trainingOptions } from './training-run.js';
+import { command } from './command.js';
+import { runTraining, trainingOptions, trainingRunOptions } from './training-run.js';
 
-const USAGE = `usage: perceptual train-style --style IMG --data DIR --out DIR [options]
-
-Trains a feed-forward style transfer network (Johnson et al. 2016) on a folder of content images.
-Writes DIR/checkpoint.safetensors (every --checkpoint-every steps, atomically), DIR/loss.jsonl,
-DIR/loss.svg, DIR/samples/ and, at the end, DIR/model.safetensors for 'perceptual stylize'.
-
-  --arch paper|pytorch-examples   network variant (default paper)
-  --norm instance|batch           paper variant's normalisation (default instance)
-  --width N                       channels of the first conv: 32 full, 16 half (default 32)
-  --size PX                       training image size (default 256)
-  --batch N                       batch size (default 4)
-  --steps N                       steps to reach (default 40000)
-  --lr X                          Adam learning rate (default 1e-3)
-  --content-weight X              λc (default 1)
-  --style-weight X                λs (default 5)
-  --tv-weight X                   λTV (default 1e-6)
-  --content-layers L[,L...]       e.g. relu2_2 (default: the loss network's; weights as L:W)
-  --style-layers L[,L...]         e.g. relu1_2,relu2_2:0.5
-  --loss-net vgg16|squeezenet1_1  loss network (default vgg16)
-  --loss-weights FILE             its weights (default: the cache; see 'perceptual weights fetch')
-  --style-size PX                 shorter side of the style image (default: --size)
-  --seed N                        (default 0)
-  --checkpoint-every N            (default 500)
-  --sample IMG                    stylize IMG every --sample-every steps (repeatable)
-  --sample-every N                (default 500)
-  --resume                        continue from DIR/checkpoint.safetensors exactly
-  --overwrite                     start afresh even if DIR holds a checkpoint`;
-
+/** `relu1_2,relu2_2:0.5` → { relu1_2: 1, relu2_2: 0.5 }. */
 function layers(v: string | undefined): Record<string, number> | undefined {
   if (!v) return undefined;
   return Object.fromEntries(
@@ -41,53 +14,48 @@ function layers(v: string | undefined): Record<string, number> | undefined {
   );
 }
 
-export async function trainStyleCli(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      ...TRAINING_OPTIONS,
-      style: { type: 'string' },
-      arch: { type: 'string' },
-      norm: { type: 'string' },
-      width: { type: 'string' },
-      'content-weight': { type: 'string' },
-      'style-weight': { type: 'string' },
-      'content-layers': { type: 'string' },
-      'style-layers': { type: 'string' },
-      'style-size': { type: 'string' },
-    },
-  });
-  if (values.help) {
-    console.log(USAGE);
-    return 0;
-  }
-  for (const k of ['style', 'data', 'out'] as const) {
-    if (!values[k]) {
-      console.error(`perceptual train-style: --${k} is required\n\n${USAGE}`);
-      return 2;
-    }
-  }
-  const arch = values.arch ?? 'paper';
-  if (arch !== 'paper' && arch !== 'pytorch-examples') throw new Error(`--arch must be paper or pytorch-examples, got ${arch}`);
-  const norm = values.norm ?? 'instance';
-  if (norm !== 'instance' && norm !== 'batch') throw new Error(`--norm must be instance or batch, got ${norm}`);
-  const lossNet = values['loss-net'] ?? 'vgg16';
-  if (lossNet !== 'vgg16' && lossNet !== 'squeezenet1_1') throw new Error(`--loss-net must be vgg16 or squeezenet1_1, got ${lossNet}`);
-
-  return runTraining('train-style', (gpu, hooks) =>
-    trainStyle(gpu, {
-      ...trainingOptions(values),
-      style: values.style!,
-      arch,
-      norm,
-      width: num(values.width, 'width'),
-      contentWeight: num(values['content-weight'], 'content-weight'),
-      styleWeight: num(values['style-weight'], 'style-weight'),
-      contentLayers: layers(values['content-layers']),
-      styleLayers: layers(values['style-layers']),
-      lossNet,
-      styleSize: num(values['style-size'], 'style-size'),
-      ...hooks,
+export const trainStyleCli = command({
+  name: 'train-style',
+  summary: 'train a fast style transfer network on a folder of images',
+  description: `Trains a feed-forward style transfer network (Johnson et al. 2016) on a folder of content images.
+Writes DIR/checkpoint.safetensors (every --checkpoint-every steps, atomically), DIR/loss.jsonl,
+DIR/loss.svg, DIR/samples/ and, at the end, DIR/model.safetensors for 'perceptual stylize'.
+Ctrl-C stops after the current step with a checkpoint; --resume continues from it.`,
+  options: {
+    style: { type: 'string', arg: 'IMG', required: true, help: 'the style image' },
+    arch: { type: 'string', choices: ['paper', 'pytorch-examples'], default: 'paper', help: 'network variant' },
+    norm: { type: 'string', choices: ['instance', 'batch'], default: 'instance', help: "paper variant's normalisation" },
+    width: { type: 'int', min: 1, default: 32, help: 'channels of the first conv: 32 full, 16 half' },
+    'content-weight': { type: 'number', min: 0, default: 1, help: 'λc' },
+    'style-weight': { type: 'number', min: 0, default: 5, help: 'λs' },
+    'tv-weight': { type: 'number', min: 0, default: 1e-6, help: 'λTV' },
+    'content-layers': { type: 'string', arg: 'L[,L...]', help: "e.g. relu2_2 (default: the loss network's; weights as L:W)" },
+    'style-layers': { type: 'string', arg: 'L[,L...]', help: "e.g. relu1_2,relu2_2:0.5 (default: the loss network's)" },
+    'style-size': { type: 'int', arg: 'PX', min: 1, help: 'shorter side of the style image (default: --size)' },
+    ...trainingOptions({
+      size: 256,
+      sizeHelp: 'training image size',
+      steps: 40000,
+      lossNetHelp: 'loss network',
+      sampleHelp: 'stylize IMG every --sample-every steps',
     }),
-  );
-}
+  },
+  run: (o) =>
+    runTraining('train-style', (gpu, hooks) =>
+      trainStyle(gpu, {
+        ...trainingRunOptions(o),
+        style: o.style,
+        arch: o.arch,
+        norm: o.norm,
+        width: o.width,
+        contentWeight: o['content-weight'],
+        styleWeight: o['style-weight'],
+        tvWeight: o['tv-weight'],
+        contentLayers: layers(o['content-layers']),
+        styleLayers: layers(o['style-layers']),
+        lossNet: o['loss-net'],
+        styleSize: o['style-size'],
+        ...hooks,
+      }),
+    ),
+});
