@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { Tensor, noGrad, tidy } from '../src/autograd/tensor.js';
 import { ShapeError } from '../src/gpu/errors.js';
 import { createImage } from '../src/io/image.js';
+import { imresize } from '../src/io/bicubic.js';
 import { WeightFileError, readSafetensors, writeSafetensors } from '../src/io/safetensors.js';
 import { mseLoss } from '../src/layers/loss.js';
 import { SRNet, loadSRNet, saveSRNet, upscaleImage, type SRScale } from '../src/nets/sr-net.js';
@@ -13,6 +14,7 @@ import { expectClose } from './helpers/opcheck.js';
 import { numel, rng, uniform } from './helpers/rand.js';
 import { conv2dRef, convTranspose2dRef } from './reference/conv.js';
 import { normRef } from './reference/norm.js';
+import { bicubicUpRef } from './reference/resize.js';
 
 const gpu = useGpu();
 
@@ -50,7 +52,7 @@ function bnRelu(s: State, x: A, name: string, training: boolean, relu = true): A
   return { data: relu ? y.map((v) => Math.max(v, 0)) : y, shape: x.shape };
 }
 
-function srRef(s: State, x: A, scale: number, blocks: number, training: boolean): A {
+function srRef(s: State, x: A, scale: number, blocks: number, training: boolean, residual = false): A {
   let h = bnRelu(s, conv(s, x, 'conv_in', 4), 'bn_in', training);
   for (let i = 1; i <= blocks; i++) {
     const a = bnRelu(s, conv(s, h, `res${i}.conv1`, 1), `res${i}.bn1`, training);
@@ -59,6 +61,11 @@ function srRef(s: State, x: A, scale: number, blocks: number, training: boolean)
   }
   for (let i = 1; i <= Math.log2(scale); i++) h = bnRelu(s, up(s, h, `up${i}`), `bn_up${i}`, training);
   const o = conv(s, h, 'conv_out', 4);
+  // Residual: bicubic ×scale of the input plus the correction, no tanh.
+  if (residual) {
+    const up = bicubicUpRef(x.data, x.shape, scale);
+    return { data: o.data.map((v, j) => v + up[j]), shape: o.shape };
+  }
   return { data: o.data.map((v) => 127.5 * Math.tanh(v) + 127.5), shape: o.shape };
 }
 
@@ -205,6 +212,58 @@ describe('SRNet', () => {
     expect(worst, 'largest difference between tiled and whole').toBeLessThan(1e-3);
     net.dispose();
   });
+});
+
+describe('SRNet with the bicubic global skip (residual)', () => {
+  it('untrained (conv_out zero) it is bicubic ×4 exactly, and the float64 reference bicubic matches MATLAB on the shared LR', async () => {
+    const net = new SRNet(gpu(), { scale: 4, width: 4, blocks: 1, residual: true, rand: rng(30) }).eval();
+    const x = image([2, 3, 7, 6], 31);
+    const got = await run(net, x);
+    expectClose(got.y, bicubicUpRef(x.data, x.shape, 4), 1e-6, 'residual SRNet with zero conv_out vs bicubic');
+    // The same within float32 rounding as the product's CPU imresize (uint8 off).
+    const img = createImage(6, 7, Float32Array.from(x.data.subarray(0, 3 * 42)));
+    expectClose(imresize(img, { scale: 4 }).data, bicubicUpRef(Float64Array.from(img.data), [1, 3, 7, 6], 4), 1e-6, 'CPU imresize vs reference');
+    net.dispose();
+  });
+
+  for (const training of [false, true]) {
+    it(`forward (${training ? 'train' : 'eval'}) against float64; the gradient w.r.t. the input against finite differences of the reference`, async () => {
+      const net = new SRNet(gpu(), { scale: 4, width: 3, blocks: 1, residual: true, rand: rng(32) });
+      const state = randomState(net, 33);
+      net.loadStateDict(state);
+      net.train(training);
+      const x = image([training ? 2 : 1, 3, 5, 6], 34);
+      const ref = srRef(state, x, 4, 1, training, true);
+      const got = await run(net, x);
+      expectClose(got.y, ref.data, 1e-4, 'residual srNet');
+      if (training) return net.dispose();
+      const dy = uniform(ref.data.length, rng(35), -1, 1);
+      const g = tidy(() => {
+        const t = Tensor.from(gpu(), Float32Array.from(x.data), x.shape, true);
+        net.forward(t).backward(Tensor.from(gpu(), Float32Array.from(dy), [...ref.shape]));
+        const grad = t.grad!;
+        t.grad = null;
+        return grad;
+      });
+      const gd = await g.data();
+      g.dispose();
+      const L = (d: Float64Array) => srRef(state, { data: d, shape: x.shape }, 4, 1, false, true).data.reduce((a, v, j) => a + v * dy[j], 0);
+      for (const j of [0, 7, 31, 55, 89]) {
+        const [p, m] = [Float64Array.from(x.data), Float64Array.from(x.data)];
+        p[j] += 1e-3;
+        m[j] -= 1e-3;
+        const fd = (L(p) - L(m)) / 2e-3;
+        expect(Math.abs(gd[j] - fd), `input gradient at ${j}: ${gd[j]} vs ${fd}`).toBeLessThan(2e-3 * Math.max(1, Math.abs(fd)));
+      }
+      const file = readSafetensors(await saveSRNet(net));
+      expect(file.metadata.residual).toBe('bicubic');
+      const back = loadSRNet(gpu(), await saveSRNet(net)).eval();
+      expect(back.residual).toBe(true);
+      expect((await run(back, x)).y).toEqual(got.y);
+      back.dispose();
+      net.dispose();
+    });
+  }
 });
 
 describe('SR model files', () => {

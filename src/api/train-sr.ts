@@ -58,6 +58,8 @@ export interface TrainSROptions extends TrainingRunOptions {
   blocks?: number;
   /** Normalisation (default batch, the paper's). */
   norm?: SRNorm;
+  /** Beyond the paper: predict a correction to the bicubic upscaling (VDSR's global skip); starts at bicubic. */
+  residual?: boolean;
   /** The loss network's layer for l_feat (default relu2_2). */
   featLayer?: string;
   lossNet?: LossNetworkName;
@@ -125,9 +127,10 @@ export async function trainSR(gpu: Gpu, o: TrainSROptions): Promise<TrainSRResul
     }
     data = await ImageFolder.open(o.data, { size, batchSize, seed, randomCrop: true, resizeTo: 'none', onWarning: (m) => o.onLog?.(m) });
     const r = new Rng(seed);
-    const m = (model = new SRNet(gpu, { scale, width, blocks, norm, rand: () => r.next() }));
+    const residual = o.residual ?? false;
+    const m = (model = new SRNet(gpu, { scale, width, blocks, norm, residual, rand: () => r.next() }));
     optimizer = new Adam(m.parameters(), { lr });
-    const config = { kind: 'sr', scale, loss: o.loss, width, blocks, norm, size, batchSize, lr, tvWeight, seed, ...(net ? { lossNet: lossNetName, featLayer } : {}) };
+    const config = { kind: 'sr', scale, loss: o.loss, width, blocks, norm, residual, size, batchSize, lr, tvWeight, seed, ...(net ? { lossNet: lossNetName, featLayer } : {}) };
     const lossNet = net;
     const result = await train({
       model: m,
@@ -141,7 +144,7 @@ export async function trainSR(gpu: Gpu, o: TrainSROptions): Promise<TrainSRResul
       checkpointEvery: o.checkpointEvery ?? 500,
       sampleEvery: samples.length ? (o.sampleEvery ?? 500) : undefined,
       config,
-      mustMatch: { kind: 'sr', scale, loss: o.loss, width, blocks, norm },
+      mustMatch: { kind: 'sr', scale, loss: o.loss, width, blocks, norm, residual },
       signal: o.signal,
       onProgress: o.onProgress,
       onLog: o.onLog,

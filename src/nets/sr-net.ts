@@ -9,7 +9,8 @@
 // State names (PyTorch style): conv_in, bn_in, res1..resB.{conv1, bn1, conv2, bn2}, up1..upK (ConvTranspose2d),
 // bn_up1..bn_upK, conv_out; each conv has .weight/.bias; batch norms have weight, bias, running_mean,
 // running_var, num_batches_tracked (instance norms weight and bias).
-// Model files: safetensors with __metadata__ arch "sr-net", scale, width, blocks, norm (saveSRNet / loadSRNet).
+// Model files: safetensors with __metadata__ arch "sr-net", scale, width, blocks, norm, [residual] (saveSRNet / loadSRNet).
+// residual (beyond the paper): output = bicubic ×scale of the input + the network's correction (no tanh).
 import { noGrad, tidy, type Tensor } from '../autograd/tensor.js';
 import type { Gpu } from '../gpu/index.js';
 import { createImage, crop, imageToTensor, type Image } from '../io/image.js';
@@ -17,7 +18,8 @@ import { assertFinite } from '../io/finite.js';
 import { WeightFileError, checkTensors, writeSafetensors, type LoadedTensor } from '../io/safetensors.js';
 import { check, checkRank } from '../layers/check.js';
 import { Conv2d, ConvTranspose2d } from '../layers/conv.js';
-import { scaledTanh } from '../layers/elementwise.js';
+import { add, scaledTanh } from '../layers/elementwise.js';
+import { bicubicResize2d } from '../layers/resize.js';
 import { Module } from '../layers/module.js';
 import { ResidualBlock, isInference, makeNorm, relu, runRows, type Row } from './blocks.js';
 import { readWeightBytes } from '../io/weight-file.js';
@@ -37,6 +39,9 @@ export interface SRNetOptions {
   norm?: SRNorm;
   /** Uniform [0, 1) source for the initial conv weights (seed it for reproducible runs). */
   rand?: () => number;
+  /** Beyond the paper (VDSR's global skip, Kim et al. 2016): the network predicts a correction added to the bicubic
+   *  upscaling of its input (conv_out starts at zero, so an untrained network IS bicubic); no output tanh. */
+  residual?: boolean;
 }
 
 export interface SRForwardOptions {
@@ -51,12 +56,13 @@ export class SRNet extends Module {
   readonly width: number;
   readonly blocks: number;
   readonly norm: SRNorm;
+  readonly residual: boolean;
   /** The network's table: named rows of layers (see blocks.ts). */
   private readonly rows: Row[];
 
   constructor(gpu: Gpu, opts: SRNetOptions) {
     super(gpu);
-    const { scale, width = 64, blocks = 4, norm = 'batch', rand = Math.random } = opts;
+    const { scale, width = 64, blocks = 4, norm = 'batch', rand = Math.random, residual = false } = opts;
     if (!SR_SCALES.includes(scale)) throw new Error(`SRNet: scale must be ${SR_SCALES.join(' or ')}, got ${String(scale)}`);
     if (!(Number.isInteger(width) && width >= 1)) throw new Error(`SRNet: width must be a positive integer, got ${width}`);
     if (!(Number.isInteger(blocks) && blocks >= 0)) throw new Error(`SRNet: blocks must be a non-negative integer, got ${blocks}`);
@@ -65,6 +71,7 @@ export class SRNet extends Module {
     this.width = width;
     this.blocks = blocks;
     this.norm = norm;
+    this.residual = residual;
     const w = width;
     const n = (name: string) => this.child(name, makeNorm(gpu, w, norm));
     const conv = (name: string, cin: number, cout: number, k: number) => this.child(name, new Conv2d(gpu, cin, cout, k, { padding: (k - 1) / 2, rand }));
@@ -77,7 +84,9 @@ export class SRNet extends Module {
       const up = this.child(`up${i}`, new ConvTranspose2d(gpu, w, w, 3, { stride: 2, padding: 1, outputPadding: 1, rand }));
       this.rows.push([`up${i}`, [up, n(`bn_up${i}`), relu]]);
     }
-    this.rows.push(['conv_out', [conv('conv_out', w, 3, 9), { op: 'scaledTanh', apply: (t) => scaledTanh(t, 127.5, 127.5) }]]);
+    const out = conv('conv_out', w, 3, 9);
+    if (residual) for (const p of out.parameters()) p.assign(gpu.zeros(p.shape, p.name));
+    this.rows.push(['conv_out', residual ? [out] : [out, { op: 'scaledTanh', apply: (t) => scaledTanh(t, 127.5, 127.5) }]]);
   }
 
   /** RGB 0..255 [N, 3, h, w] → RGB in [0, 255], [N, 3, h·scale, w·scale]. */
@@ -86,7 +95,14 @@ export class SRNet extends Module {
     checkRank(op, 'x', x, 4);
     check(x.shape[1] === 3, op, 'input must have 3 channels (RGB 0..255)', { x });
     opts.trace?.('input', x.shape);
-    return runRows(this.rows, x, {}, isInference(this, x), opts.trace);
+    const inference = isInference(this, x);
+    const y = runRows(this.rows, x, {}, inference, opts.trace);
+    if (!this.residual) return y;
+    const up = bicubicResize2d(x, { scale: this.scale });
+    const out = add(up, y);
+    if (inference) [up, y].forEach((t) => t.dispose());
+    opts.trace?.('residual', out.shape);
+    return out;
   }
 
   /** LR pixels around a tile that influence its outputs (the receptive radius, rounded up), for tiled inference. */
@@ -168,7 +184,7 @@ export async function upscaleImage(net: SRNet, img: Image, opts: UpscaleOptions 
 // ---- model files --------------------------------------------------------------------------------------------
 
 /** The metadata keys saveSRNet owns; extra metadata cannot override them. */
-const RESERVED = ['arch', 'scale', 'width', 'blocks', 'norm'];
+const RESERVED = ['arch', 'scale', 'width', 'blocks', 'norm', 'residual'];
 
 /** The network's parameters and buffers as safetensors; metadata arch "sr-net", scale, width, blocks, norm, + extra. */
 export async function saveSRNet(net: SRNet, extra: Record<string, string> = {}): Promise<Uint8Array> {
@@ -178,7 +194,7 @@ export async function saveSRNet(net: SRNet, extra: Record<string, string> = {}):
   const tensors = new Map<string, { data: Float32Array; shape: readonly number[] }>();
   for (const [name, t] of net.stateDict()) tensors.set(name, { data: await t.data(), shape: t.shape });
   assertFinite(tensors, 'saveSRNet: refusing to save non-finite weights');
-  return writeSafetensors(tensors, { ...extra, arch: SR_ARCH, scale: String(net.scale), width: String(net.width), blocks: String(net.blocks), norm: net.norm });
+  return writeSafetensors(tensors, { ...extra, arch: SR_ARCH, scale: String(net.scale), width: String(net.width), blocks: String(net.blocks), norm: net.norm, ...(net.residual ? { residual: 'bicubic' } : {}) });
 }
 
 export interface LoadSRNetOptions {
@@ -187,6 +203,8 @@ export interface LoadSRNetOptions {
   width?: number;
   blocks?: number;
   norm?: SRNorm;
+  /** The bicubic global skip (files say so in __metadata__.residual = "bicubic"). */
+  residual?: boolean;
   /** Names the source in error messages. */
   file?: string;
 }
@@ -218,7 +236,9 @@ export function inferSRArch(
   const blocks = opts.blocks ?? int('blocks', metadata.blocks, 0) ?? count(/^res\d+\.conv1\.weight$/);
   const norm = opts.norm ?? (metadata.norm as SRNorm | undefined) ?? (tensors.has('bn_in.running_mean') || !tensors.has('bn_in.weight') ? 'batch' : 'instance');
   if (!SR_NORMS.includes(norm)) throw new WeightFileError(`${file}: unknown norm "${norm}" (known: ${SR_NORMS.join(', ')})`);
-  return { scale, width, blocks, norm };
+  if (metadata.residual !== undefined && metadata.residual !== 'bicubic') throw new WeightFileError(`${file}: unknown __metadata__.residual "${metadata.residual}" (known: bicubic)`);
+  const residual = opts.residual ?? metadata.residual === 'bicubic';
+  return { scale, width, blocks, norm, residual };
 }
 
 /** Builds an SRNet from tensors already read; mismatched files throw one WeightFileError listing every missing,
