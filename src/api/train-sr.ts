@@ -60,6 +60,8 @@ export interface TrainSROptions extends TrainingRunOptions {
   norm?: SRNorm;
   /** Beyond the paper: predict a correction to the bicubic upscaling (VDSR's global skip); starts at bicubic. */
   residual?: boolean;
+  /** Learning rate over the run: constant (the paper's) or cosine decay from `lr` to 0 at `steps`. */
+  lrSchedule?: 'constant' | 'cosine';
   /** The loss network's layer for l_feat (default relu2_2). */
   featLayer?: string;
   lossNet?: LossNetworkName;
@@ -128,9 +130,11 @@ export async function trainSR(gpu: Gpu, o: TrainSROptions): Promise<TrainSRResul
     data = await ImageFolder.open(o.data, { size, batchSize, seed, randomCrop: true, resizeTo: 'none', onWarning: (m) => o.onLog?.(m) });
     const r = new Rng(seed);
     const residual = o.residual ?? false;
+    const schedule = o.lrSchedule ?? 'constant';
+    if (schedule !== 'constant' && schedule !== 'cosine') throw new Error(`trainSR: lrSchedule must be constant or cosine, got ${String(schedule)}`);
     const m = (model = new SRNet(gpu, { scale, width, blocks, norm, residual, rand: () => r.next() }));
     optimizer = new Adam(m.parameters(), { lr });
-    const config = { kind: 'sr', scale, loss: o.loss, width, blocks, norm, residual, size, batchSize, lr, tvWeight, seed, ...(net ? { lossNet: lossNetName, featLayer } : {}) };
+    const config = { kind: 'sr', scale, loss: o.loss, width, blocks, norm, residual, size, batchSize, lr, lrSchedule: schedule, tvWeight, seed, ...(net ? { lossNet: lossNetName, featLayer } : {}) };
     const lossNet = net;
     const result = await train({
       model: m,
@@ -149,6 +153,8 @@ export async function trainSR(gpu: Gpu, o: TrainSROptions): Promise<TrainSRResul
       onProgress: o.onProgress,
       onLog: o.onLog,
       loss: async (ctx): Promise<LossTerms> => {
+        // A function of the step alone, so a resumed run continues the same schedule.
+        if (schedule === 'cosine') ctx.optimizer.lr = 0.5 * lr * (1 + Math.cos((Math.PI * (ctx.step - 1)) / ctx.steps));
         const hr = await ctx.batch();
         const sr = m.forward(makeLowRes(gpu, hr, scale));
         const tv = totalVariation(sr);
