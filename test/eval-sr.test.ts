@@ -119,6 +119,32 @@ describe('eval-sr with a model, greyscale files, usage', () => {
     expect(JSON.parse(hm.out).images[0].psnr).toBeCloseTo(wantHm.psnr, 3);
   });
 
+  it("--outputs scores another tool's SR images: bicubic outputs written to files give bicubic's figures exactly", async () => {
+    const outs = await mkdtemp(join(tmpdir(), 'eval-sr-outs-'));
+    const { readImage } = await import('../src/io/image-node.js');
+    for (const [name, ext] of [['a', 'png'], ['b', 'webp']] as const) {
+      const hr = cropToMultiple(await readImage(join(dir, `${name}.png`)), 4);
+      const sr = imresize(imresize(hr, { scale: 0.25 }, { uint8: true }), { scale: 4 }, { uint8: true });
+      // Lossless, so the file holds exactly the bicubic image (webp: a second extension is found too).
+      if (ext === 'png') await writeImage(join(outs, `${name}.png`), sr);
+      else await sharp(Buffer.from(toRGB8(sr)), { raw: { width: sr.width, height: sr.height, channels: 3 } }).webp({ lossless: true }).toFile(join(outs, 'b.webp'));
+    }
+    const want = JSON.parse((await run(['--bicubic', '--scale', '4', '--json', dir])).out);
+    const r = await run(['--outputs', outs, '--scale', '4', '--json', dir]);
+    expect([r.code, r.err]).toEqual([0, '']);
+    expect(JSON.parse(r.out)).toEqual(want);
+    expect((await run(['--outputs', outs, dir])).code).toBe(2); // needs --scale
+    expect((await run(['--outputs', outs, '--scale', '4', '--hist-match', dir])).code).toBe(2);
+    await writeImage(join(outs, 'a.png'), createImage(8, 8));
+    let e = await run(['--outputs', outs, '--scale', '4', dir]);
+    expect([e.code, e.err]).toEqual([1, `perceptual eval-sr: output '${join(outs, 'a.png')}' is 8x8, but the HR image cropped to the scale is 68x44`]);
+    await rm(join(outs, 'a.png'));
+    e = await run(['--outputs', outs, '--scale', '4', dir]);
+    expect(e.code).toBe(1);
+    expect(e.err).toContain(`no output for 'a.png' in '${outs}'`);
+    await rm(outs, { recursive: true, force: true });
+  });
+
   it('a greyscale file is measured on its grey values', async () => {
     const r = await evaluateSrFolder(dir, { scale: 4 });
     expect(r.images.map((i) => [i.file, i.grey, i.width, i.height])).toEqual([['a.png', false, 68, 44], ['b.png', true, 24, 24]]);
@@ -146,3 +172,11 @@ describe('eval-sr with a model, greyscale files, usage', () => {
     expect((await run(['--help'])).code).toBe(0);
   });
 });
+
+/** Interleaved 8-bit RGB of a planar image of integer values. */
+function toRGB8(img: { width: number; height: number; data: Float32Array }): Uint8Array {
+  const n = img.width * img.height;
+  const out = new Uint8Array(3 * n);
+  for (let i = 0; i < n; i++) for (let c = 0; c < 3; c++) out[3 * i + c] = img.data[c * n + i];
+  return out;
+}

@@ -3,7 +3,8 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { styles } from '../src/cli/styles.js';
 import { trainStyle } from '../src/api/train-style.js';
 import { trainStyleCli } from '../src/cli/train-style.js';
 import { stylize } from '../src/cli/stylize.js';
@@ -109,6 +110,24 @@ describe('multi-style training (a generated VGG-19 up to conv2_2 as the loss net
     expect(fa.tensors.get('in1.weight')!.shape).toEqual([2, 2]);
     const log = readFileSync(join(a, 'loss.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(log.map((l) => l.step)).toEqual([1, 2, 3, 4]);
+
+    // The CLI lists the styles and picks or blends them by name.
+    const said: string[] = [];
+    const out = vi.spyOn(console, 'log').mockImplementation((...m: unknown[]) => void said.push(m.join(' ')));
+    const err = vi.spyOn(console, 'error').mockImplementation((...m: unknown[]) => void said.push(m.join(' ')));
+    try {
+      expect(await styles(['--model', join(a, 'model.safetensors'), '--json'])).toBe(0);
+      expect(JSON.parse(said.join('\n'))).toEqual([{ name: 'img0' }, { name: 'second', licence: 'test' }]);
+      const outDir = mkdtempSync(join(tmpdir(), 'pw-ms-out-'));
+      expect(await stylize(['--model', join(a, 'model.safetensors'), '--style', 'img0:0.5,second:0.5', join(data, 'img2.png'), '--out', outDir])).toBe(0);
+      expect(readdirSync(outDir)).toEqual(['img2.png']);
+      said.length = 0;
+      expect(await stylize(['--model', join(a, 'model.safetensors'), '--style', 'third', join(data, 'img2.png'), '--out', outDir])).toBe(1);
+      expect(said.join('\n')).toContain("unknown style 'third' (the model's styles: img0, second)");
+    } finally {
+      out.mockRestore();
+      err.mockRestore();
+    }
 
     const net = await loadModel(gpu(), join(a, 'model.safetensors'));
     try {

@@ -8,6 +8,7 @@ import { stylizeImage } from '../api/stylize.js';
 import { Gpu } from '../gpu/index.js';
 import { readImage, writeImage } from '../io/image-node.js';
 import { DEFAULT_MODEL } from '../api/default-model.js';
+import { styleOf } from '../api/styles.js';
 import { command } from './command.js';
 import { expandInputs, forEachImage } from './images.js';
 
@@ -29,6 +30,7 @@ instance-norm statistics over the whole image.`,
   options: {
     out: { type: 'string', arg: 'DIR', required: true, help: 'output folder (created); outputs are named after the inputs' },
     model: { type: 'string', arg: 'FILE', help: `style model (default: the embedded ${DEFAULT_MODEL.name})` },
+    style: { type: 'string', arg: 'NAME[:W,...]', help: "a style of a multi-style model, or a blend such as\nstarry_night:0.7,the_scream:0.3 (see 'perceptual styles')" },
     arch: { type: 'string', choices: ['paper', 'pytorch-examples'], help: 'architecture for files that do not record one' },
     'preserve-color': { type: 'boolean', help: "keep the content's colours (luminance-only transfer)" },
     strength: { type: 'number', arg: 'S', default: 1, help: '0..1, blend with the content' },
@@ -43,10 +45,11 @@ instance-norm statistics over the whole image.`,
     try {
       const net = await loadModel(gpu, o.model ?? fileURLToPath(DEFAULT_MODEL.url), { arch: o.arch, file: o.model ?? DEFAULT_MODEL.name });
       try {
+        const style = o.style === undefined ? undefined : styleOf(net, o.style);
         return await forEachImage('stylize', files, async (f) => {
           const t0 = performance.now();
           const img = await readImage(f);
-          const out = await stylizeImage(gpu, net, img, { preserveColor: o['preserve-color'], strength: o.strength, tile: o.tile });
+          const out = await stylizeImage(gpu, net, img, { preserveColor: o['preserve-color'], strength: o.strength, tile: o.tile, style });
           const dest = join(o.out, `${basename(f, extname(f))}.${format}`);
           await writeImage(dest, out);
           return `${f} → ${dest} (${img.width}×${img.height}, ${((performance.now() - t0) / 1000).toFixed(2)} s)`;

@@ -24,6 +24,8 @@ Ctrl-C stops after the current step with a checkpoint; --resume continues from i
       help: `λTV on the summed squared TV, 0..255 scale (default ${SR_DEFAULT_TV_WEIGHT.feat}\nfor feat, ${SR_DEFAULT_TV_WEIGHT.pixel} for pixel)`,
     },
     'feat-layer': { type: 'string', arg: 'L', help: 'loss-network layer of l_feat (default relu2_2)' },
+    residual: { type: 'boolean', help: 'predict a correction to bicubic upscaling (global skip, beyond the paper)' },
+    'lr-schedule': { type: 'string', choices: ['constant', 'cosine'], default: 'constant', help: 'learning rate over the run (cosine: to 0 at --steps)' },
     ...trainingOptions({
       size: 288,
       sizeHelp: 'HR patch side, a multiple of the scale',
@@ -43,6 +45,8 @@ Ctrl-C stops after the current step with a checkpoint; --resume continues from i
         norm: o.norm,
         tvWeight: o['tv-weight'],
         featLayer: o['feat-layer'],
+        residual: o.residual,
+        lrSchedule: o['lr-schedule'],
         lossNet: o['loss-net'],
         ...hooks,
       }),

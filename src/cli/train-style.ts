@@ -22,9 +22,9 @@ Writes DIR/checkpoint.safetensors (every --checkpoint-every steps, atomically), 
 DIR/loss.svg, DIR/samples/ and, at the end, DIR/model.safetensors for 'perceptual stylize'.
 Ctrl-C stops after the current step with a checkpoint; --resume continues from it.`,
   options: {
-    style: { type: 'string', arg: 'IMG', required: true, help: 'the style image' },
-    arch: { type: 'string', choices: ['paper', 'pytorch-examples'], default: 'paper', help: 'network variant' },
-    norm: { type: 'string', choices: ['instance', 'batch'], default: 'instance', help: "paper variant's normalisation" },
+    style: { type: 'string', arg: 'IMG', required: true, multiple: true, help: 'the style image; several train one multi-style network\n(conditional instance norm), each style listed under its file name' },
+    arch: { type: 'string', choices: ['paper', 'pytorch-examples'], default: 'paper', help: 'network variant (pytorch-examples: no checkerboard)' },
+    norm: { type: 'string', choices: ['instance', 'batch'], default: 'instance', help: "normalisation (several styles: conditional instance norm)" },
     width: { type: 'int', min: 1, default: 32, help: 'channels of the first conv: 32 full, 16 half' },
     'content-weight': { type: 'number', min: 0, default: 1, help: 'λc' },
     'style-weight': { type: 'number', min: 0, default: 5, help: 'λs' },
@@ -44,7 +44,7 @@ Ctrl-C stops after the current step with a checkpoint; --resume continues from i
     runTraining('train-style', (gpu, hooks) =>
       trainStyle(gpu, {
         ...trainingRunOptions(o),
-        style: o.style,
+        style: o.style!.length === 1 ? o.style![0] : o.style!,
         arch: o.arch,
         norm: o.norm,
         width: o.width,

@@ -2,6 +2,7 @@
 // current step (with a checkpoint), the progress line, and a NaN stop reported as a message with the last good
 // checkpoint rather than a stack trace.
 import { Gpu } from '../gpu/index.js';
+import { LOSS_NETWORK_NAMES } from '../nets/loss-network-types.js';
 import { TrainingStoppedError, type TrainProgress, type TrainResult } from '../train/trainer.js';
 import type { Values } from './command.js';
 import { Progress } from './progress.js';
@@ -15,7 +16,7 @@ export function trainingOptions(d: { size: number; sizeHelp: string; steps: numb
     batch: { type: 'int', min: 1, default: 4, help: 'batch size' },
     steps: { type: 'int', min: 1, default: d.steps, help: 'steps to reach' },
     lr: { type: 'number', above: 0, default: 1e-3, help: 'Adam learning rate' },
-    'loss-net': { type: 'string', choices: ['vgg16', 'squeezenet1_1'], default: 'vgg16', help: d.lossNetHelp },
+    'loss-net': { type: 'string', choices: LOSS_NETWORK_NAMES, default: 'vgg16', help: d.lossNetHelp },
     'loss-weights': { type: 'string', arg: 'FILE', help: "its weights (default: the cache; see 'perceptual weights fetch')" },
     seed: { type: 'int', default: 0, help: 'seed of the initialisation and the data order' },
     'checkpoint-every': { type: 'int', min: 1, default: 500, help: 'write DIR/checkpoint.safetensors every N steps' },

@@ -24,6 +24,9 @@ export interface SrEvalOptions {
   histMatch?: boolean;
   /** LR tile size for the model (see upscaleImage). */
   tile?: number;
+  /** Score the SR images another method made instead: a folder holding, for each HR image, an image of the same
+   *  base name (any image extension) and of the cropped HR size. */
+  outputs?: string;
   /** Called after each image. */
   onImage?: (r: SrImageResult, index: number, total: number) => void;
 }
@@ -102,9 +105,21 @@ export async function evaluateSrFile(path: string, opts: SrEvalOptions): Promise
   if (hr.width < min || hr.height < min) {
     throw new Error(`image '${path}' (${full.width}x${full.height}) is too small for ×${s} evaluation (at least ${min}x${min} after cropping)`);
   }
-  const { sr } = await superResolve(hr, opts);
+  const sr = opts.outputs ? await readOutput(opts.outputs, path, hr) : (await superResolve(hr, opts)).sr;
   const m = srMetrics(sr, hr, { shave: s, grey });
   return { file: basename(path), width: hr.width, height: hr.height, grey, ...m };
+}
+
+/** The SR image another method made for HR file `hrPath`: same base name in `dir`, the cropped HR's size. */
+async function readOutput(dir: string, hrPath: string, hr: Image): Promise<Image> {
+  const stem = basename(hrPath, extname(hrPath));
+  const match = listImages(dir).find((f) => basename(f, extname(f)) === stem);
+  if (!match) throw new Error(`no output for '${basename(hrPath)}' in '${dir}' (looked for ${stem}.{${SR_IMAGE_EXTENSIONS.map((e) => e.slice(1)).join(',')}})`);
+  const sr = await readImage(match);
+  if (sr.width !== hr.width || sr.height !== hr.height) {
+    throw new Error(`output '${match}' is ${sr.width}x${sr.height}, but the HR image cropped to the scale is ${hr.width}x${hr.height}`);
+  }
+  return sr;
 }
 
 /** Evaluates every image of a folder; the mean is over images (as the SR literature reports). */

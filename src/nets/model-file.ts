@@ -5,7 +5,7 @@ import type { Gpu } from '../gpu/index.js';
 import { assertFinite } from '../io/finite.js';
 import { WeightFileError, checkTensors, writeSafetensors, type LoadedTensor } from '../io/safetensors.js';
 import { readWeightBytes } from '../io/weight-file.js';
-import { TRANSFORMER_NORMS, TRANSFORMER_VARIANTS, TransformerNet, type TransformerNorm, type TransformerVariant } from './transformer-net.js';
+import { TRANSFORMER_NORMS, TRANSFORMER_VARIANTS, TransformerNet, type StyleInfo, type TransformerNorm, type TransformerVariant } from './transformer-net.js';
 
 export const TRANSFORMER_ARCH = 'transformer-net';
 
@@ -120,7 +120,6 @@ export function transformerNetFromTensors(
   opts: LoadTransformerNetOptions = {},
 ): TransformerNet {
   const file = opts.file ?? 'model file';
-  assertFinite(tensors, `${file}: refusing to load non-finite weights`);
   const arch = inferTransformerArch(tensors, metadata, opts);
   let entries = new Map(tensors);
   if (arch.variant === 'pytorch-examples') entries = new Map([...entries].filter(([k]) => !STALE_IN_STATS.test(k)));
@@ -129,13 +128,33 @@ export function transformerNetFromTensors(
     const expected = new Map(net.stateShapes());
     // Batch-norm step counters are bookkeeping: files without them (other writers, older torch) are fine.
     for (const k of [...expected.keys()]) if (k.endsWith('.num_batches_tracked') && !entries.has(k)) expected.delete(k);
+    // Names and shapes first: a file that is the wrong model is refused before its data is read.
     checkTensors(`${file} (${net})`, entries, expected);
+    assertFinite(entries, `${file}: refusing to load non-finite weights`);
     net.loadStateDict(entries as Map<string, { data: Float32Array; shape: readonly number[] }>, false);
+    net.styleInfo = styleInfoOf(metadata, net.styles);
   } catch (e) {
     net.dispose();
     throw e;
   }
   return net;
+}
+
+/** The styles a file describes: __metadata__.style_info (a JSON list, one entry per style), else the training
+ *  record's style name(s), else style1, style2, … */
+export function styleInfoOf(metadata: Record<string, string>, styles: number): StyleInfo[] {
+  const parse = (v: string | undefined): unknown => {
+    try {
+      return v === undefined ? undefined : JSON.parse(v);
+    } catch {
+      return undefined;
+    }
+  };
+  const info = parse(metadata.style_info);
+  if (Array.isArray(info) && info.length === styles && info.every((e) => e && typeof e.name === 'string')) return info as StyleInfo[];
+  const trained = (parse(metadata.training) as { style?: unknown } | undefined)?.style;
+  const names = Array.isArray(trained) ? trained : typeof trained === 'string' ? [trained.replace(/\.[^.]+$/, '')] : [];
+  return Array.from({ length: styles }, (_, i) => ({ name: typeof names[i] === 'string' && names.length === styles ? names[i] : `style${i + 1}` }));
 }
 
 /**

@@ -43,6 +43,8 @@ export const TRANSFORMER_VARIANTS: readonly TransformerVariant[] = ['paper', 'py
 export const TRANSFORMER_NORMS: readonly TransformerNorm[] = ['batch', 'instance', 'conditional-instance'];
 /** A style of a multi-style network: its index, or weights per style (blended, normalised to sum 1). */
 export type StyleBlend = number | readonly number[] | Float32Array;
+/** What a model file says of one of its styles: its name, and e.g. title, artist, source, licence. */
+export type StyleInfo = { name: string } & Record<string, string>;
 
 export interface TransformerNetOptions {
   variant: TransformerVariant;
@@ -110,6 +112,8 @@ export class TransformerNet extends Module {
   readonly width: number;
   /** Number of styles (conditional instance norm: one γ, β row each; 1 otherwise). */
   readonly styles: number;
+  /** Names (and what the model file says) of the styles, in order. */
+  styleInfo: StyleInfo[];
   /** The network's table: named rows of layers (see blocks.ts). */
   private readonly rows: Row[];
 
@@ -131,6 +135,7 @@ export class TransformerNet extends Module {
     this.norm = norm;
     this.width = width;
     this.styles = styles;
+    this.styleInfo = Array.from({ length: styles }, (_, i) => ({ name: `style${i + 1}` }));
     const w = width;
     const n = (name: string, c: number) => this.child(name, makeNorm(gpu, c, norm, styles));
     const res = (make: typeof paperResidual) => [1, 2, 3, 4, 5].map((i): Row => [`res${i}`, [this.child(`res${i}`, make(gpu, 4 * w, norm, styles, rand))]]);
