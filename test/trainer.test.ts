@@ -283,6 +283,25 @@ describe('recorded steps (forward and backward captured on the first step, repla
     expect(withoutTime(await readFile(join(out, 'loss.jsonl'), 'utf8'))).toEqual(withoutTime(eager.log));
   });
 
+  it('a loss whose graph depends on the step (three alternating targets): one recording per recordKey, bitwise the eager run', async () => {
+    // A constant per key (uploaded inside the loss): a single recording would replay step 1's target every step.
+    const keyed = (model: Tiny) => async (ctx: StepContext): Promise<LossTerms> => {
+      const y = model.forward(mulScalar(await ctx.batch(), 1 / 255));
+      const k = (ctx.step - 1) % 3;
+      const mse = mseLoss(y, Tensor.from(model.gpu, TARGET.map((v) => v * (k + 1)), y.shape));
+      return { total: mse, mse };
+    };
+    const e = await setup(join(root, 'keyed-eager'), { record: false });
+    await train({ ...e.opts, loss: keyed(e.model) });
+    const r = await setup(join(root, 'keyed-recorded'), { recordKey: (step) => (step - 1) % 3 });
+    await train({ ...r.opts, loss: keyed(r.model) });
+    expect(await weights(r.model)).toEqual(await weights(e.model));
+    // Without the key, the first step's target is replayed at every step: a different run.
+    const one = await setup(join(root, 'keyed-one'), {});
+    await train({ ...one.opts, loss: keyed(one.model) });
+    expect(await weights(one.model)).not.toEqual(await weights(e.model));
+  });
+
   it('Inf in a replayed step stops before applying it; the step-4 checkpoint and weights are intact', async () => {
     const out = join(root, 'recorded-nan');
     const a = await setup(out, { checkpointEvery: 2 });

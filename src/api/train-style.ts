@@ -38,7 +38,7 @@ export interface TrainStyleOptions extends TrainingRunOptions {
   lossNet?: LossNetworkName;
   /** Shorter side of the style image when computing its Gram matrices (default: `size`). */
   styleSize?: number;
-  /** Record the first step's commands and replay them (default true; several styles run eagerly). */
+  /** Record the first step's commands (of each style) and replay them (default true). */
   record?: boolean;
 }
 
@@ -129,8 +129,9 @@ export async function trainStyle(gpu: Gpu, o: TrainStyleOptions): Promise<TrainS
       sampleEvery: samples.length ? (o.sampleEvery ?? 500) : undefined,
       config,
       mustMatch: { kind: 'style', arch, norm, width, ...(S > 1 ? { style: names } : {}) },
-      // A recording replays one style's graph; several styles alternate, so their steps run eagerly.
-      record: S === 1 && o.record !== false,
+      // A recording replays one style's graph: one recording per style, each replayed at that style's steps.
+      record: o.record !== false,
+      recordKey: (step) => (step - 1) % S,
       signal: o.signal,
       onProgress: o.onProgress,
       onLog: o.onLog,

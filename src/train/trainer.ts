@@ -116,6 +116,9 @@ export interface TrainOptions {
   /** Record the first step's forward and backward and replay them (default true; see the top of this file). The
    *  loss must then build the same graph each step from ctx.batch() alone (ctx.step may set the learning rate). */
   record?: boolean;
+  /** Steps whose key is the same build the same graph (e.g. the style a multi-style network trains at that step):
+   *  one recording per key, each replayed at the steps with its key. Default: one key for every step. */
+  recordKey?: (step: number) => string | number;
 }
 
 export interface TrainResult {
@@ -283,10 +286,10 @@ async function trainLocked(opts: TrainOptions): Promise<TrainResult> {
     if (!data) throw new Error('train: the loss asked for a batch, but no data source was given');
     return data.next();
   };
-  let recorded: RecordedStep | null = null;
+  // One recording per key (opts.recordKey); null once the loss turned out to draw on ctx.rng.
+  let recordings: Map<string | number, RecordedStep> | null = opts.record === false ? null : new Map();
   try {
     if (resumedFrom === null) await writeFileAtomic(logPath, '');
-    recorded = opts.record === false ? null : new RecordedStep(optimizer);
     optimizer.zeroGrad();
     while (step < steps) {
       if (opts.signal?.aborted) {
@@ -307,15 +310,18 @@ async function trainLocked(opts: TrainOptions): Promise<TrainResult> {
       };
       let values: Record<string, number>;
       try {
-        if (recorded) {
+        const key = opts.recordKey?.(s) ?? 0;
+        let recorded = recordings?.get(key);
+        if (recordings && !recorded) recordings.set(key, (recorded = new RecordedStep(optimizer)));
+        if (recordings && recorded) {
           const rngBefore = rng.getState().join();
           const capturing = !recorded.recorded;
           const noCpuBatch = () => Promise.reject(new Error('train: a recorded step takes its data through ctx.batch(); train with record: false to use ctx.nextBatch()'));
           values = await recorded.run((batch) => opts.loss({ ...ctx, batch, nextBatch: noCpuBatch }), nextBatch);
           if (capturing && rng.getState().join() !== rngBefore) {
             // Randomness drawn while building the graph would be frozen into the recording: run eagerly from now on.
-            recorded.dispose();
-            recorded = null;
+            for (const r of recordings.values()) r.dispose();
+            recordings = null;
             log('the loss draws on ctx.rng: its steps are run one by one, not recorded and replayed');
           }
         } else values = await optimizationStep(optimizer, () => opts.loss(ctx));
@@ -361,7 +367,7 @@ async function trainLocked(opts: TrainOptions): Promise<TrainResult> {
     }
     throw e;
   } finally {
-    recorded?.dispose();
+    for (const r of recordings?.values() ?? []) r.dispose();
     data?.close?.();
   }
   await writePlot(logPath, plotPath);
