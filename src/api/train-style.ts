@@ -4,12 +4,14 @@
 // trains style (s − 1) mod S, so every style gets the same number of steps and a resumed run continues the cycle.
 import { mkdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { keep, noGrad, tidy } from '../autograd/tensor.js';
+import { keep, noGrad, Tensor, tidy } from '../autograd/tensor.js';
 import type { Gpu } from '../gpu/index.js';
 import { imageToTensor, type Image } from '../io/image.js';
 import { readImage, writeImage } from '../io/image-node.js';
 import { writeFileAtomic } from '../io/files.js';
 import { resizeShorterSide } from '../io/resize.js';
+import { add, mulScalar } from '../layers/elementwise.js';
+import { affineAbout, affineWarp, warpConsistency, type Affine } from '../layers/warp.js';
 import type { LossNetwork, LossNetworkName } from '../nets/loss-network.js';
 import { saveTransformerNet } from '../nets/model-file.js';
 import { TransformerNet, type TransformerNorm, type TransformerVariant } from '../nets/transformer-net.js';
@@ -18,8 +20,9 @@ import { ImageFolder } from '../train/dataset.js';
 import { StyleTransferLoss, layerWeights, type LayerWeights } from '../train/perceptual-loss.js';
 import { Rng } from '../train/rng.js';
 import { openLossNetwork, type TrainingRunOptions } from './training.js';
-import { train, type TrainResult } from '../train/trainer.js';
+import { train, type LossTerms, type TrainResult } from '../train/trainer.js';
 import { stylizeImage } from './stylize.js';
+import { loadModel } from './model-node.js';
 
 /** A style to learn: its image (path or decoded) and the name it is listed under (default: the file's name). */
 export type StyleSpec = string | Image | { image: string | Image; name?: string; info?: Record<string, string> };
@@ -38,6 +41,11 @@ export interface TrainStyleOptions extends TrainingRunOptions {
   lossNet?: LossNetworkName;
   /** Shorter side of the style image when computing its Gram matrices (default: `size`). */
   styleSize?: number;
+  /** Weight of the warp-consistency (stability) term, default 0 (off): see STABILITY_MOTION. */
+  stabilityWeight?: number;
+  /** Start from this model file's weights (fine-tuning, e.g. a shipped style with stabilityWeight); its architecture
+   *  must be the run's. A resumed run takes its weights from the checkpoint. */
+  init?: string;
   /** Record the first step's commands (of each style) and replay them (default true). */
   record?: boolean;
 }
@@ -45,6 +53,31 @@ export interface TrainStyleOptions extends TrainingRunOptions {
 export interface TrainStyleResult extends TrainResult {
   /** The trained model (safetensors with its architecture, styles and training command in the metadata). */
   model: string;
+}
+
+/**
+ * The random motions of the stability term (Wang et al. 2020, "Consistent Video Style Transfer via Compound
+ * Regularization"): each sample of a step is warped by a shift of up to `shift` px per axis, a rotation of up to
+ * `angle` degrees and a zoom of up to `zoom` (relative) about its centre, all uniform, plus Gaussian noise of σ =
+ * `noise` (0..255 scale); the term is the mean squared difference, over the pixels the warp keeps inside the frame,
+ * between the network's output for that input and its output for the batch warped the same way. The ranges are
+ * those of small camera motion between two video frames; the noise that of a sensor.
+ */
+export const STABILITY_MOTION = { shift: 2, angle: 1, zoom: 0.02, noise: 4 };
+
+/** λ·F(warp(x) + n) ≈ warp(F(x)): the stability term for outputs y = F(x), drawn from the run's generator. */
+function stabilityTerm(m: TransformerNet, x: Tensor, y: Tensor, style: number, rng: Rng): Tensor {
+  const [N, , H, W] = x.shape;
+  const u = () => 2 * rng.next() - 1;
+  const { shift, angle, zoom, noise } = STABILITY_MOTION;
+  const maps: Affine[] = Array.from({ length: N }, () =>
+    affineAbout((W - 1) / 2, (H - 1) / 2, { dx: shift * u(), dy: shift * u(), angle: (angle * Math.PI * u()) / 180, scale: 1 + zoom * u() }),
+  );
+  // Box–Muller from the run's generator, so that a resumed run draws the same noise.
+  const n = new Float32Array(x.size);
+  for (let i = 0; i < n.length; i++) n[i] = noise * Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
+  const xw = add(affineWarp(x, maps, { padding: 'border' }), Tensor.from(x.gpu, n, x.shape));
+  return warpConsistency(m.forward(xw, { style }), y, maps);
 }
 
 const nameOf = (s: StyleSpec, i: number): string => {
@@ -78,6 +111,17 @@ export async function trainStyle(gpu: Gpu, o: TrainStyleOptions): Promise<TrainS
     net = await openLossNetwork(gpu, 'trainStyle', lossNetName, o.lossWeights, wanted);
     const rng = new Rng(seed);
     const m = (model = new TransformerNet(gpu, { variant: arch, norm, width, styles: S, rand: () => rng.next() }));
+    if (o.init) {
+      const from = await loadModel(gpu, o.init);
+      try {
+        if (from.variant !== arch || from.norm !== norm || from.width !== width) {
+          throw new Error(`trainStyle: --init ${o.init} is a ${from.variant} network with ${from.norm} norm and width ${from.width}; the run is ${arch}, ${norm}, width ${width} (pass the same --arch, --norm and --width)`);
+        }
+        m.loadStateDict(new Map(await Promise.all([...from.stateDict()].map(async ([k, t]) => [k, { data: await t.data(), shape: t.shape }] as const))));
+      } finally {
+        from.dispose();
+      }
+    }
     optimizer = new Adam(m.parameters(), { lr: o.lr ?? 1e-3 });
     for (const img of styleImages) {
       const styleTensor = tidy(() => keep(imageToTensor(gpu, resizeShorterSide(img, o.styleSize ?? size))));
@@ -115,6 +159,8 @@ export async function trainStyle(gpu: Gpu, o: TrainStyleOptions): Promise<TrainS
       style: S === 1 ? (typeof specs[0] === 'string' ? basename(specs[0]) : names[0]) : names,
       styleSize: o.styleSize ?? size,
       seed,
+      ...(o.stabilityWeight ? { stabilityWeight: o.stabilityWeight, stabilityMotion: STABILITY_MOTION } : {}),
+      ...(o.init ? { init: basename(o.init) } : {}),
     };
     const result = await train({
       model: m,
@@ -135,11 +181,15 @@ export async function trainStyle(gpu: Gpu, o: TrainStyleOptions): Promise<TrainS
       signal: o.signal,
       onProgress: o.onProgress,
       onLog: o.onLog,
-      loss: async (ctx) => {
+      loss: async (ctx): Promise<LossTerms> => {
         const s = (ctx.step - 1) % S;
         const x = await ctx.batch();
-        const terms = losses[s].compute(m.forward(x, { style: s }), x);
-        return { total: terms.total, content: terms.content, style: terms.style, tv: terms.tv };
+        const y = m.forward(x, { style: s });
+        const terms = losses[s].compute(y, x);
+        if (!o.stabilityWeight) return { total: terms.total, content: terms.content, style: terms.style, tv: terms.tv };
+        // It draws on ctx.rng, so these steps run eagerly (the trainer sees it), and resume stays exact.
+        const stability = stabilityTerm(m, x, y, s, ctx.rng);
+        return { total: add(terms.total, mulScalar(stability, o.stabilityWeight)), content: terms.content, style: terms.style, tv: terms.tv, stability };
       },
       onSample: async (step) => {
         await mkdir(join(o.outDir, 'samples'), { recursive: true });

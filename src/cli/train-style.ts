@@ -32,6 +32,8 @@ Ctrl-C stops after the current step with a checkpoint; --resume continues from i
     'content-layers': { type: 'string', arg: 'L[,L...]', help: "e.g. relu2_2 (default: the loss network's; weights as L:W)" },
     'style-layers': { type: 'string', arg: 'L[,L...]', help: "e.g. relu1_2,relu2_2:0.5 (default: the loss network's)" },
     'style-size': { type: 'int', arg: 'PX', min: 1, help: 'shorter side of the style image (default: --size)' },
+    'stability-weight': { type: 'number', min: 0, default: 0, help: 'λ of the video stability term: the output of a slightly\nmoved, noisy input must be the moved output (0: off)' },
+    init: { type: 'string', arg: 'FILE', help: "start from this model's weights (fine-tuning; same --arch,\n--norm and --width)" },
     ...trainingOptions({
       size: 256,
       sizeHelp: 'training image size',
@@ -55,6 +57,8 @@ Ctrl-C stops after the current step with a checkpoint; --resume continues from i
         styleLayers: layers(o['style-layers']),
         lossNet: o['loss-net'],
         styleSize: o['style-size'],
+        stabilityWeight: o['stability-weight'],
+        init: o.init,
         ...hooks,
       }),
     ),
