@@ -7,6 +7,7 @@ import { evalSr } from './eval-sr.js';
 import { gatys } from './gatys.js';
 import { info } from './info.js';
 import { stylize } from './stylize.js';
+import { stylizeVideoCli } from './stylize-video.js';
 import { styles } from './styles.js';
 import { trainSrCli } from './train-sr.js';
 import { trainStyleCli } from './train-style.js';
@@ -14,7 +15,7 @@ import { upscale } from './upscale.js';
 import { weights } from './weights.js';
 
 /** In the order `perceptual --help` lists them. */
-export const COMMANDS: readonly Command[] = [info, classify, trainStyleCli, stylize, styles, evalSr, trainSrCli, upscale, gatys, weights];
+export const COMMANDS: readonly Command[] = [info, classify, trainStyleCli, stylize, stylizeVideoCli, styles, evalSr, trainSrCli, upscale, gatys, weights];
 
 /** The package's version: package.json lies two levels up from both src/cli and dist/cli. */
 export function version(): string {
