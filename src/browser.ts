@@ -8,3 +8,4 @@ export { TensorPresenter, type PresentOptions } from './web/present.js';
 export { fitSize, grabFrame } from './web/frames.js';
 export { FrameStylizer, FpsMeter, type Look } from './web/stylizer.js';
 export { StyleTrainer, type StyleTrainerOptions } from './web/style-trainer.js';
+export { estimateFrameRate, frameCount, videoFrames, playFrames, recordFrames } from './web/video.js';

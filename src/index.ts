@@ -7,6 +7,7 @@ export type { ModelSource } from './api/model.js';
 export { loadLossNetwork } from './nets/loss-network-node.js';
 export { readImage, writeImage, decodeImage, encodeImage, ImageFileError } from './io/image-node.js';
 export { trainStyle, type TrainStyleOptions, type TrainStyleResult } from './api/train-style.js';
+export { stylizeVideo, probeVideo, readVideo, VideoWriter, VideoFileError, type StylizeVideoOptions, type StylizeVideoResult, type VideoInfo, type VideoProgress } from './api/video-node.js';
 export { trainSR, type TrainSROptions, type TrainSRResult, type SRLoss } from './api/train-sr.js';
 export { TrainingStoppedError, type TrainProgress, type TrainResult } from './train/trainer.js';
 export { evaluateSrFolder, type SrEvalOptions, type SrEvalResult, type SrImageResult } from './eval/sr-eval.js';

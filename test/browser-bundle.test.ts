@@ -16,9 +16,10 @@ import { OUT_DIR, ROOT, demoBuild, libraryBuild, modelManifest, nodeOnlyGuard } 
 const NODE_ONLY = [
   'readImage', 'writeImage', 'decodeImage', 'encodeImage', 'ImageFileError', 'trainStyle', 'trainSR', 'TrainingStoppedError',
   'evaluateSrFolder', 'fetchWeights', 'defaultCacheDir', 'DownloadError', 'ChecksumError', 'ZOO_NAMES',
+  'stylizeVideo', 'probeVideo', 'readVideo', 'VideoWriter', 'VideoFileError',
 ];
 /** What only the browser entry has: canvas and frame helpers. */
-const WEB_ONLY = ['TensorPresenter', 'FrameStylizer', 'FpsMeter', 'StyleTrainer', 'fitSize', 'grabFrame'];
+const WEB_ONLY = ['TensorPresenter', 'FrameStylizer', 'FpsMeter', 'StyleTrainer', 'fitSize', 'grabFrame', 'estimateFrameRate', 'frameCount', 'videoFrames', 'playFrames', 'recordFrames'];
 
 type Output = esbuild.Metafile['outputs'][string];
 

@@ -3,6 +3,7 @@
 // Built to dist/web/demo.js; '../browser.js' becomes the library bundle (./perceptual.js) at build time.
 // Only the library entry is imported, so the page runs on exactly the published bundle (one copy of the tape).
 import { FrameStylizer, Gpu, TensorPresenter, fitSize, grabFrame, loadModel, type Look, type TransformerNet } from '../browser.js';
+import { estimateFrameRate, frameCount, recordFrames, playFrames, stylizeFrames, toRGBA, videoFrames } from '../browser.js';
 import { el } from './dom.js';
 import { setupTrainPanel } from './train-panel.js';
 
@@ -181,6 +182,39 @@ async function main(): Promise<void> {
     },
     fail: (e) => console.error(e),
   });
+
+  // A video file: every frame stylized (seeked one by one), then played at its rate and recorded (src/web/video.ts).
+  const vui = { file: el<HTMLInputElement>('video-file'), play: el<HTMLButtonElement>('video-play'), link: el<HTMLAnchorElement>('video-download'), status: el<HTMLElement>('video-status'), canvas: el<HTMLCanvasElement>('video-output') };
+  let clip: { frames: ImageBitmap[]; fps: number } | null = null;
+  const videoState = (state: string, message: string) => ((document.body.dataset.video = state), (vui.status.textContent = message));
+  vui.file.addEventListener('change', guard(async () => {
+    const f = vui.file.files?.[0];
+    if (!f || !net) return;
+    vui.play.disabled = true;
+    vui.link.hidden = true;
+    clip?.frames.forEach((b) => b.close());
+    const video = Object.assign(document.createElement('video'), { muted: true, playsInline: true, preload: 'auto', src: URL.createObjectURL(f) });
+    await new Promise((res, rej) => ((video.onloadeddata = res), (video.onerror = () => rej(new Error(`cannot decode ${f.name}`)))));
+    const fps = await estimateFrameRate(video);
+    const [w, h] = fitSize(video.videoWidth, video.videoHeight, Number(ui.size.value));
+    const total = frameCount(video.duration, fps);
+    Object.assign(vui.canvas, { width: w, height: h });
+    const frames: ImageBitmap[] = [];
+    videoState('running', `${f.name}: 0/${total} frames`);
+    for await (const out of stylizeFrames(gpu, net, videoFrames(video, fps, w, h, { frames: total }), { batch: 2, ...look() })) {
+      frames.push(await createImageBitmap(new ImageData(toRGBA(out) as Uint8ClampedArray<ArrayBuffer>, w, h)));
+      vui.canvas.getContext('2d')!.drawImage(frames.at(-1)!, 0, 0);
+      videoState('running', `${f.name}: ${frames.length}/${total} frames (${w}×${h}, ${fps.toFixed(2)} fps)`);
+    }
+    URL.revokeObjectURL(video.src);
+    clip = { frames, fps };
+    videoState('recording', `${f.name}: recording ${frames.length} frames…`);
+    Object.assign(vui.link, { href: URL.createObjectURL(await recordFrames(vui.canvas, frames, fps)), download: `${f.name.replace(/\.[^.]+$/, '')}-stylized.webm`, hidden: false });
+    vui.play.disabled = false;
+    document.body.dataset.videoFrames = String(frames.length);
+    videoState('done', `${f.name}: ${frames.length} frames stylized (${w}×${h}, ${fps.toFixed(2)} fps)`);
+  }));
+  vui.play.addEventListener('click', guard(async () => void (clip && (await playFrames(vui.canvas, clip.frames, clip.fps)))));
 
   const restyle = () => {
     ui.strengthValue.value = Number(ui.strength.value).toFixed(2);
