@@ -9,6 +9,9 @@ export interface Image {
   readonly width: number;
   readonly height: number;
   readonly data: Float32Array;
+  /** Opacity 0..255 per pixel (row-major), when the source had an alpha channel. The networks see RGB only; an
+   *  image made from one with alpha carries the same plane (stylizeImage), and files are written with it. */
+  readonly alpha?: Float32Array;
 }
 
 function checkSize(op: string, width: number, height: number): void {
@@ -29,8 +32,8 @@ export function createImage(width: number, height: number, data?: Float32Array):
 
 /**
  * From interleaved 8-bit (or 16-bit, scaled to 0..255 by /257) samples with `channels` per pixel:
- * 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA. Grey is replicated to R, G and B; alpha is dropped (as PIL's
- * `convert('RGB')` does), not composited.
+ * 1 grey, 2 grey+alpha, 3 RGB, 4 RGBA. Grey is replicated to R, G and B; alpha is not composited (the colours
+ * stay as stored, as PIL's `convert('RGB')` leaves them) and is kept as the `alpha` plane when `keepAlpha`.
  */
 export function fromInterleaved(
   samples: ArrayLike<number>,
@@ -38,6 +41,7 @@ export function fromInterleaved(
   height: number,
   channels: 1 | 2 | 3 | 4,
   scale = 1,
+  keepAlpha = false,
 ): Image {
   checkSize('fromInterleaved', width, height);
   const hw = width * height;
@@ -52,7 +56,10 @@ export function fromInterleaved(
     out[hw + i] = grey ? r : samples[s + 1] * scale;
     out[2 * hw + i] = grey ? r : samples[s + 2] * scale;
   }
-  return { width, height, data: out };
+  if (!keepAlpha || channels % 2 === 1) return { width, height, data: out };
+  const alpha = new Float32Array(hw);
+  for (let i = 0, s = channels - 1; i < hw; i++, s += channels) alpha[i] = samples[s] * scale;
+  return { width, height, data: out, alpha };
 }
 
 /** From interleaved RGBA bytes (e.g. a canvas ImageData's `data`); alpha is dropped. */
@@ -63,29 +70,27 @@ export function fromRGBA(rgba: ArrayLike<number>, width: number, height: number)
 /** Rounded and clamped to 0..255; NaN gives 0. */
 const byte = (v: number): number => (v >= 0.5 ? (v >= 255 ? 255 : Math.round(v)) : 0);
 
-/** Interleaved RGBA bytes (values rounded and clamped to 0..255, alpha 255), e.g. for `new ImageData(...)`. */
+/** Interleaved RGBA bytes (values rounded and clamped to 0..255; alpha from the image's plane, else 255), e.g. for
+ *  `new ImageData(...)`. */
 export function toRGBA(img: Image): Uint8ClampedArray {
-  const hw = img.width * img.height;
-  const out = new Uint8ClampedArray(4 * hw);
-  const d = img.data;
-  for (let i = 0, o = 0; i < hw; i++, o += 4) {
-    out[o] = byte(d[i]);
-    out[o + 1] = byte(d[hw + i]);
-    out[o + 2] = byte(d[2 * hw + i]);
-    out[o + 3] = 255;
-  }
-  return out;
+  return interleave(img, 4) as Uint8ClampedArray;
 }
 
 /** Interleaved RGB bytes (rounded and clamped to 0..255). */
 export function toRGB(img: Image): Uint8Array {
+  return interleave(img, 3) as Uint8Array;
+}
+
+function interleave(img: Image, channels: 3 | 4): Uint8Array | Uint8ClampedArray {
   const hw = img.width * img.height;
-  const out = new Uint8Array(3 * hw);
+  const out = channels === 4 ? new Uint8ClampedArray(4 * hw) : new Uint8Array(3 * hw);
   const d = img.data;
-  for (let i = 0, o = 0; i < hw; i++, o += 3) {
+  const a = img.alpha;
+  for (let i = 0, o = 0; i < hw; i++, o += channels) {
     out[o] = byte(d[i]);
     out[o + 1] = byte(d[hw + i]);
     out[o + 2] = byte(d[2 * hw + i]);
+    if (channels === 4) out[o + 3] = a ? byte(a[i]) : 255;
   }
   return out;
 }

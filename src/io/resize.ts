@@ -48,7 +48,8 @@ export function bilinearCoeffs(inSize: number, outSize: number): ResampleCoeffs 
   return { start, count, ksize, weights };
 }
 
-/** Bilinear resize with antialiasing (PIL / torchvision `antialias=True`) to `width` x `height`. */
+/** Bilinear resize with antialiasing (PIL / torchvision `antialias=True`) to `width` x `height`; an alpha plane is
+ *  resized with the colours. */
 export function resize(img: Image, width: number, height: number): Image {
   if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
     throw new Error(`resize: invalid output size ${width}x${height}`);
@@ -56,14 +57,24 @@ export function resize(img: Image, width: number, height: number): Image {
   const W = img.width;
   const H = img.height;
   if (W < 1 || H < 1) throw new Error(`resize: cannot resize an empty ${W}x${H} image`);
-  if (W === width && H === height) return createImage(W, H, img.data.slice());
-  const out = new Float32Array(3 * width * height);
+  const alpha = img.alpha && { alpha: resizePlanes(img.alpha, 1, W, H, width, height) };
+  if (W === width && H === height) return { ...createImage(W, H, img.data.slice()), ...alpha };
+  return { width, height, data: resizePlanes(img.data, 3, W, H, width, height), ...alpha };
+}
+
+/** `planes` row-major planes of W x H, each resized to `width` x `height` (bilinear, antialiased). */
+export function resizePlanes(src: Float32Array, planes: number, W: number, H: number, width: number, height: number): Float32Array {
+  const out = new Float32Array(planes * width * height);
+  if (W === width && H === height) {
+    out.set(src.subarray(0, out.length));
+    return out;
+  }
   const cx = W === width ? null : bilinearCoeffs(W, width);
   const cy = H === height ? null : bilinearCoeffs(H, height);
   const tmp = new Float64Array(H * width);
   const row = new Float64Array(width);
-  for (let c = 0; c < 3; c++) {
-    const src = img.data.subarray(c * W * H, (c + 1) * W * H);
+  for (let c = 0; c < planes; c++) {
+    const plane = src.subarray(c * W * H, (c + 1) * W * H);
     // Horizontal pass: H rows of W → H rows of `width`.
     if (cx) {
       for (let y = 0; y < H; y++) {
@@ -72,12 +83,12 @@ export function resize(img: Image, width: number, height: number): Image {
           const s = r + cx.start[x];
           const wo = x * cx.ksize;
           let acc = 0;
-          for (let k = 0, n = cx.count[x]; k < n; k++) acc += src[s + k] * cx.weights[wo + k];
+          for (let k = 0, n = cx.count[x]; k < n; k++) acc += plane[s + k] * cx.weights[wo + k];
           tmp[y * width + x] = acc;
         }
       }
     } else {
-      for (let i = 0; i < H * W; i++) tmp[i] = src[i];
+      for (let i = 0; i < H * W; i++) tmp[i] = plane[i];
     }
     // Vertical pass: H rows → `height` rows.
     const dst = out.subarray(c * width * height, (c + 1) * width * height);
@@ -96,7 +107,7 @@ export function resize(img: Image, width: number, height: number): Image {
       dst.set(row, y * width);
     }
   }
-  return { width, height, data: out };
+  return out;
 }
 
 /**
