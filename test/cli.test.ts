@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it, vi } from 'vitest';
-import { UsageError, command, parseCommandLine, type CommandSpec, type Options } from '../src/cli/command.js';
+import { UsageError, command, flagWording, parseCommandLine, type CommandSpec, type Options } from '../src/cli/command.js';
 import { COMMANDS, cli, usage } from '../src/cli/commands.js';
 import { Progress, formatCounter } from '../src/cli/progress.js';
 
@@ -36,6 +36,8 @@ const MISSING: Record<string, { argv: string[]; says: RegExp }> = {
   classify: { argv: [], says: /missing IMAGE/ },
   'train-style': { argv: ['--data', 'd', '--out', 'o'], says: /--style is required/ },
   stylize: { argv: ['--out', 'o'], says: /missing IN/ },
+  styles: { argv: ['extra'], says: /unexpected argument 'extra'/ },
+  'stylize-video': { argv: ['in.mp4'], says: /--out is required/ },
   'eval-sr': { argv: ['--bicubic', '--scale', '4'], says: /missing DIR/ },
   'train-sr': { argv: ['--scale', '4', '--data', 'd', '--out', 'o'], says: /--loss is required/ },
   upscale: { argv: ['--model', 'm.safetensors', 'in.png'], says: /--out is required/ },
@@ -90,7 +92,9 @@ describe('every command follows the convention', () => {
 
   it('malformed values exit 2 and name the option', async () => {
     const cases: [string[], string][] = [
-      [['stylize', 'x.png', '--out', 'o', '--strength', 'strong'], "--strength must be a number, got 'strong'"],
+      [['stylize', 'x.png', '--out', 'o', '--strength', 'strong'], "--strength must be a number from 0 to 1, got 'strong'"],
+      [['stylize', 'x.png', '--out', 'o', '--strength', '-0.5'], "--strength must be a number from 0 to 1, got '-0.5'"],
+      [['stylize', 'x.png', '--out', 'o', '--tile', '30'], "--tile must be a multiple of 4, got '30'"],
       [['stylize', 'x.png', '--out', 'o', '--format', 'gif'], "--format must be png or jpg or jpeg, got 'gif'"],
       [['train-style', '--style', 's', '--data', 'd', '--out', 'o', '--width', '1.5'], "--width must be a positive integer, got '1.5'"],
       [['train-style', '--style', 's', '--data', 'd', '--out', 'o', '--arch', 'resnet'], "--arch must be paper or pytorch-examples, got 'resnet'"],
@@ -105,9 +109,15 @@ describe('every command follows the convention', () => {
     }
   });
 
-  it('a runtime failure exits 1 with one line naming the file', async () => {
+  it('a runtime failure exits 1 with one line naming the file and the flag', async () => {
     const r = await run(['upscale', '--model', 'no-such-model.safetensors', 'in.png', '--out', 'o']);
-    expect(r).toEqual({ code: 1, out: '', err: "perceptual upscale: model file 'no-such-model.safetensors' not found\n" });
+    expect(r).toEqual({ code: 1, out: '', err: "perceptual upscale: --model 'no-such-model.safetensors': no such file\n" });
+  });
+
+  it('every command takes --verbose (the GPU driver’s own messages; main.ts hides them otherwise)', async () => {
+    for (const c of COMMANDS) expect(c.usage, c.spec.name).toContain("--verbose");
+    expect((await run(['--version'])).code).toBe(0);
+    expect((await run(['info', '--verbose', '--bogus'])).err).toContain("Unknown option '--bogus'");
   });
 });
 
@@ -156,6 +166,7 @@ describe('the declaration helper', () => {
       '  --sample S         an image (repeatable)',
       '  -q, --quiet        say less',
       '  -h, --help         this help',
+      "  --verbose          also show the GPU driver's own messages (Dawn, Vulkan)",
     ]);
   });
 
@@ -164,10 +175,22 @@ describe('the declaration helper', () => {
     expect(bad(['--out', 'o'])).toThrow(new UsageError('missing IN'));
     expect(bad(['a', '--out', 'o', '--size', '0'])).toThrow("--size must be a positive integer, got '0'");
     expect(bad(['a', '--out', 'o', '--size', ''])).toThrow("--size must be a positive integer, got ''");
-    expect(bad(['a', '--out', 'o', '--lr', '-1'])).toThrow('argument is ambiguous');
+    // A negative number is a value, judged by the option's rule (not "argument is ambiguous").
+    expect(bad(['a', '--out', 'o', '--lr', '-1'])).toThrow("--lr must be a positive number, got '-1'");
     expect(bad(['a', '--out', 'o', '--lr=-1'])).toThrow("--lr must be a positive number, got '-1'");
     expect(bad(['a', '--out', 'o', '--net', 'alexnet'])).toThrow("--net must be vgg16 or vgg19, got 'alexnet'");
     expect(bad(['a'])).toThrow('--out is required');
+  });
+});
+
+describe('library messages on the command line', () => {
+  it('name the flag the command has instead of the API option', () => {
+    const options: Options = { 'loss-weights': { type: 'string', arg: 'FILE', help: '' }, overwrite: { type: 'boolean', help: '' }, arch: { type: 'string', choices: ['paper', 'pytorch-examples'], help: '' } };
+    expect(flagWording("run 'perceptual weights fetch vgg16' or pass lossWeights", options)).toBe("run 'perceptual weights fetch vgg16' or pass --loss-weights FILE");
+    expect(flagWording('resume it, or choose overwrite to start over', options)).toBe('resume it, or choose --overwrite to start over');
+    expect(flagWording('in __metadata__.variant; pass the arch option', options)).toBe('in __metadata__.variant; pass --arch paper|pytorch-examples');
+    // Without such a flag the words stay.
+    expect(flagWording('pass the preprocess option', options)).toBe('pass the preprocess option');
   });
 });
 
@@ -223,6 +246,6 @@ describe('the perceptual process', () => {
     expect(bad.stderr).toContain("perceptual stylize: Unknown option '--bogus'\n\nusage: perceptual stylize");
     const failed = await spawnCli(['stylize', 'examples/village.png', '--out', join(tmpdir(), 'pw-cli-out'), '--model', 'no-such.safetensors']).catch((e) => e);
     expect(failed.code).toBe(1);
-    expect(failed.stderr.split('\n').filter((l: string) => l.startsWith('perceptual'))).toEqual(["perceptual stylize: 'no-such.safetensors': no such file or directory"]);
+    expect(failed.stderr.split('\n').filter((l: string) => l.startsWith('perceptual'))).toEqual(["perceptual stylize: --model 'no-such.safetensors': no such file"]);
   });
 });

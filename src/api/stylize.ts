@@ -1,10 +1,15 @@
-// Stylizing one image with a trained transformation network: any size (tiled past the device's limits),
-// optional colour preservation and strength.
+// Stylizing one image with a trained transformation network: any size (tiled past the device's limits; images
+// smaller than the network's minimum reflect-padded up to it and cropped back), optional colour preservation and
+// strength; an alpha channel is carried over unchanged.
 import type { Gpu } from '../gpu/index.js';
-import { createImage, type Image } from '../io/image.js';
-import { runImageNetwork, type ImageNetwork, type TileOptions } from './tiled.js';
+import { createImage, crop, type Image } from '../io/image.js';
+import { TRANSFORMER_MIN_SIZE } from '../nets/transformer-net.js';
+import { padReflect, runImageNetwork, type ImageNetwork, type TileOptions, type TileProgress } from './tiled.js';
 
 export interface StylizeOptions extends TileOptions {
+  /** Where the run is, in units of one tile through one stage (an image run in one piece is one unit): the figures
+   *  the CLI's progress line shows. Called after each unit. */
+  onProgress?: (p: TileProgress) => void;
   /** Keep the content's colours: the stylized luminance with the content's chrominance (YIQ), as in
    *  Gatys et al., "Preserving Color in Neural Artistic Style Transfer" (2016). */
   preserveColor?: boolean;
@@ -41,9 +46,21 @@ export function transferLuminance(styled: Image, content: Image): Image {
 export async function stylizeImage(gpu: Gpu, net: ImageNetwork, content: Image, opts: StylizeOptions = {}): Promise<Image> {
   const strength = opts.strength ?? 1;
   if (!(strength >= 0 && strength <= 1)) throw new Error(`stylize: strength must be between 0 and 1, got ${opts.strength}`);
-  let out = await runImageNetwork(gpu, net, content, opts);
+  const { width: W, height: H } = content;
+  if (W < 1 || H < 1) throw new Error(`stylize: empty image ${W}×${H}`);
+  // A 1×1 or 3×3 image is mirrored up to the smallest input the network takes, and cropped back after.
+  const input = padReflect(content, Math.max(0, TRANSFORMER_MIN_SIZE - W), Math.max(0, TRANSFORMER_MIN_SIZE - H));
+  let tiled = false;
+  const onTile = (p: TileProgress) => {
+    tiled = true;
+    opts.onTile?.(p);
+    opts.onProgress?.(p);
+  };
+  let out = await runImageNetwork(gpu, net, input, { ...opts, onTile });
+  if (!tiled) opts.onProgress?.({ done: 1, total: 1, stage: 1, stages: 1, tile: 1, tiles: 1 });
+  if (input !== content) out = crop(out, 0, 0, W, H);
   if (opts.preserveColor) out = transferLuminance(out, content);
   const d = out.data;
   for (let i = 0; i < d.length; i++) d[i] = Math.min(255, Math.max(0, strength * d[i] + (1 - strength) * content.data[i]));
-  return out;
+  return content.alpha ? { ...out, alpha: content.alpha } : out;
 }

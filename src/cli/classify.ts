@@ -11,6 +11,7 @@ import { IMAGENET_LABELS } from '../io/imagenet-labels.js';
 import { resizeAndCenterCrop } from '../io/resize.js';
 import { loadLossNetwork } from '../nets/loss-network-node.js';
 import { command } from './command.js';
+import { checkWeightFile } from './weight-files.js';
 
 const NET = 'squeezenet1_1';
 
@@ -51,13 +52,9 @@ is $PERCEPTUAL_CACHE_DIR, else $XDG_CACHE_HOME/perceptual-webgpu, else ~/.cache/
 
 async function classifyFiles(values: { weights?: string; json?: boolean }, files: string[]): Promise<number> {
   const weights = values.weights ?? join(defaultCacheDir(), `${NET}.safetensors`);
-  if (!existsSync(weights)) {
-    console.error(
-      values.weights
-        ? `perceptual classify: weight file '${weights}' not found`
-        : `perceptual classify: no ${NET} weights in the cache (${weights}); run 'perceptual weights fetch ${NET}' ` +
-            `or pass --weights FILE`,
-    );
+  if (values.weights !== undefined) await checkWeightFile(values.weights, '--weights');
+  else if (!existsSync(weights)) {
+    console.error(`perceptual classify: no ${NET} weights in the cache (${weights}); run 'perceptual weights fetch ${NET}' or pass --weights FILE`);
     return 1;
   }
 

@@ -17,10 +17,10 @@ interface OptionBase {
 export type OptionSpec =
   | (OptionBase & { type: 'boolean'; default?: boolean })
   | (OptionBase & { type: 'string'; default?: string; choices?: readonly string[]; multiple?: boolean })
-  /** A whole number, at least `min` when given. */
-  | (OptionBase & { type: 'int'; default?: number; min?: number })
-  /** A finite number, at least `min` / greater than `above` when given. */
-  | (OptionBase & { type: 'number'; default?: number; min?: number; above?: number });
+  /** A whole number, at least `min` and a multiple of `multipleOf` when given. */
+  | (OptionBase & { type: 'int'; default?: number; min?: number; multipleOf?: number })
+  /** A finite number, at least `min` / greater than `above` / at most `max` when given. */
+  | (OptionBase & { type: 'number'; default?: number; min?: number; above?: number; max?: number });
 
 export type Options = Record<string, OptionSpec>;
 
@@ -79,6 +79,9 @@ export interface Command {
 }
 
 const HELP: OptionSpec = { type: 'boolean', short: 'h', help: 'this help' };
+/** Every command takes it: the GPU driver's own messages (Dawn, Vulkan, Mesa) are hidden without it (main.ts). */
+export const VERBOSE: OptionSpec = { type: 'boolean', help: "also show the GPU driver's own messages (Dawn, Vulkan)" };
+const COMMON: Options = { help: HELP, verbose: VERBOSE };
 
 function argName(o: OptionSpec): string {
   if (o.type === 'boolean') return '';
@@ -94,6 +97,8 @@ function flag(name: string, o: OptionSpec): string {
 
 function numberKind(o: OptionSpec & { type: 'int' | 'number' }): string {
   const noun = o.type === 'int' ? 'integer' : 'number';
+  if (o.type === 'number' && o.max !== undefined) return `a number from ${o.min ?? o.above ?? '-∞'} to ${o.max}`;
+  if (o.type === 'int' && o.multipleOf !== undefined) return `a multiple of ${o.multipleOf}${o.min !== undefined && o.min > o.multipleOf ? ` ≥ ${o.min}` : ''}`;
   if (o.type === 'number' && o.above === 0) return 'a positive number';
   if (o.type === 'number' && o.above !== undefined) return `a number above ${o.above}`;
   if (o.min === undefined) return `a${noun === 'integer' ? 'n' : ''} ${noun}`;
@@ -112,7 +117,7 @@ function usageText<O extends Options>(spec: CommandSpec<O>): string {
   const pos = p ? (p.max === 1 ? (p.min === 0 ? `[${p.name}]` : p.name) : `${p.name}...`) : '';
   const lines = spec.synopsis ?? [[...required, entries.length > required.length ? '[options]' : '', pos].filter(Boolean).join(' ')];
   const usage = lines.map((l, i) => `${i ? '       ' : 'usage: '}perceptual ${spec.name} ${l}`.trimEnd()).join('\n');
-  const rows = [...entries, ['help', HELP] as const].map(([k, o]) => {
+  const rows = [...entries, ...Object.entries(COMMON)].map(([k, o]) => {
     const dflt = o.default === undefined || o.default === false ? '' : ` (default ${showDefault(o.default)})`;
     return [flag(k, o), `${o.help}${dflt}${o.type === 'string' && o.multiple ? ' (repeatable)' : ''}`] as const;
   });
@@ -138,14 +143,17 @@ function parseValue(name: string, o: OptionSpec, raw: string | boolean): string 
     Number.isFinite(x) &&
     (o.type === 'number' || Number.isInteger(x)) &&
     (o.min === undefined || x >= o.min) &&
-    (o.type === 'int' || o.above === undefined || x > o.above);
+    (o.type === 'int' || o.above === undefined || x > o.above) &&
+    (o.type === 'int' || o.max === undefined || x <= o.max) &&
+    (o.type === 'number' || o.multipleOf === undefined || x % o.multipleOf === 0);
   if (!ok) throw new UsageError(`--${name} must be ${numberKind(o)}, got '${raw}'`);
   return x;
 }
 
 /** Parses and validates argv against the declaration; throws UsageError on bad usage. */
 export function parseCommandLine<O extends Options>(spec: CommandSpec<O>, argv: string[]): { help: boolean; values: Values<O>; positionals: string[] } {
-  const all: Options = { ...spec.options, help: HELP };
+  const all: Options = { ...spec.options, ...COMMON };
+  argv = joinNegativeValues(all, argv);
   const config = Object.fromEntries(
     Object.entries(all).map(([k, o]) => [
       k,
@@ -174,6 +182,35 @@ export function parseCommandLine<O extends Options>(spec: CommandSpec<O>, argv: 
   if (p && n < (p.min ?? 1)) throw new UsageError(`missing ${p.name}${(p.min ?? 1) > 1 ? ` (at least ${p.min})` : ''}`);
   if (p?.max !== undefined && n > p.max) throw new UsageError(`unexpected argument '${parsed.positionals[p.max]}'`);
   return { help: false, values: values as Values<O>, positionals: parsed.positionals };
+}
+
+/** `--strength -1` as `--strength=-1` for numeric options, so that a negative value is judged by the option's own
+ *  rule ("must be from 0 to 1") rather than refused by the parser as an ambiguous option. */
+function joinNegativeValues(all: Options, argv: string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--') return [...out, ...argv.slice(i)];
+    const o = a.startsWith('--') ? all[a.slice(2)] : undefined;
+    const next = argv[i + 1];
+    if (o && (o.type === 'int' || o.type === 'number') && next !== undefined && /^-(\d|\.\d|Infinity)/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
+
+/** Library messages name API options ("pass lossWeights", "choose overwrite", "pass the arch option"); on the command
+ *  line they name the flag when the command has one (`--loss-weights FILE`, `--overwrite`, `--arch`). */
+export function flagWording(message: string, options: Options): string {
+  return message.replace(/\b(pass|choose|set) (?:the )?([a-z][A-Za-z]*)(?: option)?\b/g, (all, verb: string, name: string) => {
+    const flag = name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+    const o = options[flag];
+    if (!o) return all;
+    const arg = argName(o);
+    return `${verb} --${flag}${arg ? ` ${arg}` : ''}`;
+  });
 }
 
 /** JavaScript's own error classes: a bug rather than a described failure, so their name is kept in the message. */
@@ -210,7 +247,7 @@ export function command<const O extends Options>(spec: CommandSpec<O>): Command 
         console.error(`${prefix}: ${e.message}\n\n${usage}`);
         return 2;
       }
-      console.error(`${prefix}: ${describeError(e)}`);
+      console.error(`${prefix}: ${flagWording(describeError(e), spec.options)}`);
       if (process.env.PERCEPTUAL_DEBUG === '1') console.error((e as Error)?.stack);
       return 1;
     }

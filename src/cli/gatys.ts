@@ -13,6 +13,7 @@ import { loadLossNetwork } from '../nets/loss-network-node.js';
 import { gatys as runGatys, type GatysLosses } from '../train/gatys.js';
 import { command } from './command.js';
 import { Progress, formatDuration } from './progress.js';
+import { checkWeightFile } from './weight-files.js';
 
 const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
 
@@ -68,12 +69,9 @@ $PERCEPTUAL_CACHE_DIR, else $XDG_CACHE_HOME/perceptual-webgpu, else ~/.cache/per
   async run(o) {
     const netName = o['loss-net'];
     const weights = o.weights ?? join(defaultCacheDir(), `${netName}.safetensors`);
-    if (!existsSync(weights)) {
-      throw new Error(
-        o.weights
-          ? `weight file '${weights}' not found`
-          : `no ${netName} weights in the cache (${weights}); run 'perceptual weights fetch ${netName}' or pass --weights FILE`,
-      );
+    if (o.weights !== undefined) await checkWeightFile(o.weights, '--weights');
+    else if (!existsSync(weights)) {
+      throw new Error(`no ${netName} weights in the cache (${weights}); run 'perceptual weights fetch ${netName}' or pass --weights FILE`);
     }
     const content = fitLonger(await readImage(o.content), o.size);
     const style = await readImage(o.style);

@@ -4,7 +4,7 @@
 // the first update, the last one, and at most every `intervalMs` (or every `printEvery` units) between, so logs stay
 // short. The clock is injectable so the text is testable.
 
-export type ProgressUnit = 'bytes' | 'steps';
+export type ProgressUnit = 'bytes' | 'steps' | 'pixels';
 
 export interface ProgressState {
   label: string;
@@ -33,6 +33,14 @@ export function formatBytes(n: number): string {
   return `${v.toFixed(1)} ${units[i]}`;
 }
 
+/** Image pixels: 850 px, 12.3 kpx, 197 kpx, 4.2 Mpx, 1.21 Gpx. */
+export function formatPixels(n: number): string {
+  if (n < 1000) return `${Math.round(n)} px`;
+  if (n < 1e6) return `${(n / 1e3).toFixed(n < 1e5 ? 1 : 0)} kpx`;
+  if (n < 1e9) return `${(n / 1e6).toFixed(1)} Mpx`;
+  return `${(n / 1e9).toFixed(2)} Gpx`;
+}
+
 /** Whole seconds as m:ss or h:mm:ss; `--:--` when unknown or absurd. */
 export function formatDuration(seconds: number | undefined): string {
   if (seconds === undefined || !Number.isFinite(seconds) || seconds < 0 || seconds >= 100 * 3600) return '--:--';
@@ -44,8 +52,9 @@ export function formatDuration(seconds: number | undefined): string {
 }
 
 export function formatRate(rate: number | undefined, unit: ProgressUnit): string {
-  if (rate === undefined || !Number.isFinite(rate)) return unit === 'bytes' ? '-- MB/s' : '-- it/s';
+  if (rate === undefined || !Number.isFinite(rate)) return unit === 'bytes' ? '-- MB/s' : unit === 'pixels' ? '-- Mpx/s' : '-- it/s';
   if (unit === 'bytes') return `${formatBytes(rate)}/s`;
+  if (unit === 'pixels') return `${formatPixels(rate)}/s`;
   return rate >= 100 ? `${rate.toFixed(0)} it/s` : rate >= 1 ? `${rate.toFixed(1)} it/s` : `${(1 / Math.max(rate, 1e-9)).toFixed(1)} s/it`;
 }
 
@@ -56,7 +65,7 @@ export function etaSeconds(s: Pick<ProgressState, 'done' | 'total' | 'rate'>): n
 }
 
 function amount(n: number, unit: ProgressUnit): string {
-  return unit === 'bytes' ? formatBytes(n) : String(n);
+  return unit === 'bytes' ? formatBytes(n) : unit === 'pixels' ? formatPixels(n) : String(n);
 }
 
 /** `label 45% 12.3 MB/27.3 MB 2.0 MB/s ETA 0:08`, with a `[====>    ]` bar when `barWidth` > 0 and the total is known. */
@@ -69,7 +78,7 @@ export function formatProgress(s: ProgressState, barWidth = 0): string {
       parts.push(`[${'='.repeat(full)}${full < barWidth ? '>' : ''}${' '.repeat(Math.max(0, barWidth - full - 1))}]`);
     }
     parts.push(`${(frac * 100).toFixed(0).padStart(3)}%`);
-    parts.push(s.unit === 'bytes' ? `${formatBytes(s.done)}/${formatBytes(s.total)}` : `${s.done}/${s.total}`);
+    parts.push(s.unit === 'steps' ? `${s.done}/${s.total}` : `${amount(s.done, s.unit)}/${amount(s.total, s.unit)}`);
   } else {
     parts.push(amount(s.done, s.unit));
   }
@@ -144,6 +153,7 @@ export class Progress {
   private samples: [number, number][] = []; // (time, done), oldest first
   private lastDraw = -Infinity;
   private drawn = false;
+  private drawnDone = -1;
   private lastWidth = 0;
   private ended = false;
 
@@ -188,7 +198,8 @@ export class Progress {
     // Keep the newest sample older than the window so the rate spans about windowMs.
     while (this.samples.length > 2 && t - this.samples[1][0] >= this.windowMs) this.samples.shift();
     if (this.samples.length > 256) this.samples.splice(1, this.samples.length - 256);
-    const last = this.total !== undefined && done >= this.total;
+    // The last update is always shown, once.
+    const last = this.total !== undefined && done >= this.total && this.drawnDone !== done;
     const due = this.tty || this.printEvery === undefined ? t - this.lastDraw >= (this.tty ? this.redrawMs : this.intervalMs) : done % this.printEvery === 0;
     if (!this.drawn || last || due) this.draw(t);
   }
@@ -224,6 +235,7 @@ export class Progress {
   private draw(t: number): void {
     this.lastDraw = t;
     this.drawn = true;
+    this.drawnDone = this.doneCount;
     const state = this.state();
     if (!this.tty) {
       this.stream.write(`${this.style === 'counter' ? formatCounter(state) : formatProgress(state)}\n`);

@@ -2,10 +2,10 @@
 // says of each: title, artist, source and licence. Reads the file's header only (no GPU).
 import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL } from '../api/default-model.js';
-import { readFileBytes } from '../io/files.js';
 import { readWeightBytes } from '../io/weight-file.js';
 import { styleInfoOf } from '../nets/model-file.js';
 import { command } from './command.js';
+import { readWeightFile } from './weight-files.js';
 
 export const styles = command({
   name: 'styles',
@@ -18,7 +18,7 @@ Pick one with 'perceptual stylize --style NAME', or blend several with --style N
   },
   async run(o) {
     const path = o.model ?? fileURLToPath(DEFAULT_MODEL.url);
-    const { metadata } = readWeightBytes(await readFileBytes(path), o.model ?? DEFAULT_MODEL.name);
+    const { metadata } = readWeightBytes(await readWeightFile(path, '--model'), o.model ?? DEFAULT_MODEL.name);
     const list = styleInfoOf(metadata, Number(metadata.styles ?? 1));
     if (o.json) {
       console.log(JSON.stringify(list, null, 2));

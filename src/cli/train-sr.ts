@@ -2,7 +2,7 @@
 import { SR_DEFAULT_TV_WEIGHT, SR_LOSSES, trainSR } from '../api/train-sr.js';
 import { SR_NORMS, SR_SCALES, type SRScale } from '../nets/sr-net.js';
 import { command } from './command.js';
-import { runTraining, trainingOptions, trainingRunOptions } from './training-run.js';
+import { checkTrainingPaths, runTraining, trainingOptions, trainingRunOptions } from './training-run.js';
 
 export const trainSrCli = command({
   name: 'train-sr',
@@ -34,8 +34,9 @@ Ctrl-C stops after the current step with a checkpoint; --resume continues from i
       sampleHelp: "super-resolve IMG's bicubic LR version every --sample-every steps",
     }),
   },
-  run: (o) =>
-    runTraining('train-sr', (gpu, hooks) =>
+  run: async (o) => {
+    await checkTrainingPaths(o);
+    return runTraining('train-sr', (gpu, hooks) =>
       trainSR(gpu, {
         ...trainingRunOptions(o),
         scale: Number(o.scale) as SRScale,
@@ -50,5 +51,6 @@ Ctrl-C stops after the current step with a checkpoint; --resume continues from i
         lossNet: o['loss-net'],
         ...hooks,
       }),
-    ),
+    );
+  },
 });

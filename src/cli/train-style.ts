@@ -1,7 +1,7 @@
 // `perceptual train-style --style IMG --data DIR --out DIR [options]`: a thin layer over trainStyle().
 import { trainStyle } from '../api/train-style.js';
 import { command } from './command.js';
-import { runTraining, trainingOptions, trainingRunOptions } from './training-run.js';
+import { checkTrainingPaths, runTraining, trainingOptions, trainingRunOptions } from './training-run.js';
 
 /** `relu1_2,relu2_2:0.5` → { relu1_2: 1, relu2_2: 0.5 }. */
 function layers(v: string | undefined): Record<string, number> | undefined {
@@ -42,8 +42,9 @@ Ctrl-C stops after the current step with a checkpoint; --resume continues from i
       sampleHelp: 'stylize IMG every --sample-every steps',
     }),
   },
-  run: (o) =>
-    runTraining('train-style', (gpu, hooks) =>
+  run: async (o) => {
+    await checkTrainingPaths(o);
+    return runTraining('train-style', (gpu, hooks) =>
       trainStyle(gpu, {
         ...trainingRunOptions(o),
         style: o.style!.length === 1 ? o.style![0] : o.style!,
@@ -61,5 +62,6 @@ Ctrl-C stops after the current step with a checkpoint; --resume continues from i
         init: o.init,
         ...hooks,
       }),
-    ),
+    );
+  },
 });

@@ -1,11 +1,13 @@
 // What train-style and train-sr share on the command line: the options both take, Ctrl-C stopping after the
 // current step (with a checkpoint), the progress line, and a NaN stop reported as a message with the last good
 // checkpoint rather than a stack trace.
+import { stat } from 'node:fs/promises';
 import { Gpu } from '../gpu/index.js';
 import { LOSS_NETWORK_NAMES } from '../nets/loss-network-types.js';
 import { TrainingStoppedError, type TrainProgress, type TrainResult } from '../train/trainer.js';
 import type { Values } from './command.js';
 import { Progress } from './progress.js';
+import { checkWeightFile } from './weight-files.js';
 
 /** The options every training command takes beside its own, with that command's defaults. */
 export function trainingOptions(d: { size: number; sizeHelp: string; steps: number; lossNetHelp: string; sampleHelp: string }) {
@@ -25,6 +27,15 @@ export function trainingOptions(d: { size: number; sizeHelp: string; steps: numb
     resume: { type: 'boolean', help: 'continue from DIR/checkpoint.safetensors exactly' },
     overwrite: { type: 'boolean', help: 'start afresh even if DIR holds a checkpoint' },
   } as const;
+}
+
+/** The paths of the shared options, checked before the GPU starts: one line naming the flag. */
+export async function checkTrainingPaths(v: Values<ReturnType<typeof trainingOptions>>): Promise<void> {
+  const data = await stat(v.data).catch(() => null);
+  if (!data) throw new Error(`--data '${v.data}': no such folder`);
+  if (!data.isDirectory()) throw new Error(`--data '${v.data}' is a file, not a folder of images`);
+  if ((await stat(v.out).catch(() => null))?.isDirectory() === false) throw new Error(`--out '${v.out}' is a file, not a run folder`);
+  if (v['loss-weights'] !== undefined) await checkWeightFile(v['loss-weights'], '--loss-weights');
 }
 
 /** The shared options as trainStyle/trainSR take them. */

@@ -2,10 +2,21 @@
 // it to safetensors and print the path. `perceptual weights list`: the known networks and whether they are cached.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { defaultCacheDir, fetchWeights } from '../io/fetch.js';
+import { DownloadError, defaultCacheDir, fetchWeights } from '../io/fetch.js';
 import { ZOO, ZOO_NAMES, isZooName } from '../io/zoo.js';
 import { UsageError, command } from './command.js';
 import { Progress, formatBytes } from './progress.js';
+
+const UNREACHABLE = new Set(['ENOTFOUND', 'EAI_AGAIN', 'ECONNREFUSED', 'ENETUNREACH', 'EHOSTUNREACH', 'ETIMEDOUT', 'ECONNRESET', 'UND_ERR_CONNECT_TIMEOUT']);
+
+/** Whether a download failed for want of a network (no DNS, no route, no answer) rather than a bad file. */
+function offline(e: unknown): boolean {
+  for (let c = e; c; c = (c as { cause?: unknown }).cause) {
+    if (UNREACHABLE.has((c as NodeJS.ErrnoException).code ?? '')) return true;
+    if (c instanceof DownloadError && /^timed out: no response/.test(c.message)) return true;
+  }
+  return false;
+}
 
 export const weights = command({
   name: 'weights',
@@ -73,7 +84,14 @@ list    the known networks, their source and whether they are in the cache.`,
       return 0;
     } catch (e) {
       progress?.fail();
-      throw e;
+      if (!offline(e)) throw e;
+      // Say how to do without the network: the file by hand (checked and converted here), a mirror, or a file given to training.
+      const by = join(cacheDir, entry.file);
+      throw new Error(
+        `${(e as Error).message}: the network looks unreachable. Without it: download ${o.url ?? entry.url} elsewhere and put it at ${by}, ` +
+          `then run 'perceptual weights fetch ${name}' again (it checks the hash and converts it); --url URL fetches from a mirror; ` +
+          `the training commands also take a weight file directly (--loss-weights FILE).`,
+      );
     } finally {
       process.removeListener('SIGINT', onSigint);
     }

@@ -32,8 +32,17 @@ async function nodeGpu(flags: string[]): Promise<{ gpu: GPU; release(): void }> 
   return { gpu: gpu!, release: () => { gpu = null; } };
 }
 
+/** The flags headless Chromium needs for WebGPU without a GPU (SwiftShader), as test/browser/chromium.ts passes them. */
+export const HEADLESS_CHROMIUM_FLAGS = '--enable-unsafe-webgpu --enable-features=Vulkan --use-angle=swiftshader --use-vulkan=swiftshader --disable-gpu-sandbox';
+
+let requests = 0;
+
+/** How many times this process asked for an adapter: a command refused for bad usage or inputs never does (tests). */
+export const adapterRequests = (): number => requests;
+
 /** Requests the adapter's full limits and the optional features it has. */
 export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredDevice> {
+  requests++;
   let gpu: GPU;
   let release = () => {};
   if (typeof navigator !== 'undefined' && (navigator as { gpu?: GPU }).gpu && !isNode) {
@@ -41,16 +50,22 @@ export async function acquireDevice(opts: DeviceOptions = {}): Promise<AcquiredD
   } else if (isNode) {
     ({ gpu, release } = await nodeGpu(opts.dawnFlags ?? []));
   } else {
-    throw new NoAdapterError('WebGPU is not available in this environment (no navigator.gpu).');
+    throw new NoAdapterError(
+      'WebGPU is not available in this environment (no navigator.gpu): it needs Chrome or Edge 113+ on a page served ' +
+        `from https or http://localhost; headless Chromium without a GPU needs ${HEADLESS_CHROMIUM_FLAGS}.`,
+    );
   }
   const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
   if (!adapter) {
     release();
     throw new NoAdapterError(
       isNode
-        ? 'No WebGPU adapter: Dawn found no usable Vulkan/Metal/D3D12 driver. On Linux without a GPU, install ' +
-            "Mesa's lavapipe (mesa-vulkan-drivers >= 23, e.g. from bookworm-backports); see the README."
-        : 'No WebGPU adapter: this browser exposes navigator.gpu but returned no adapter.',
+        ? 'No WebGPU adapter: Dawn found no usable Vulkan/Metal/D3D12 driver. On Linux without a GPU, install Mesa\'s ' +
+            "lavapipe (Vulkan on the CPU, mesa-vulkan-drivers >= 23): 'bash .ci/install-lavapipe.sh' in a clone of " +
+            "perceptual-webgpu (Debian; it uses sudo when not root), elsewhere your distribution's mesa-vulkan-drivers. " +
+            "The CLI's --verbose shows the driver's own messages."
+        : 'No WebGPU adapter: this browser exposes navigator.gpu but returned no adapter. Without a GPU, headless ' +
+            `Chromium needs ${HEADLESS_CHROMIUM_FLAGS} (and --no-sandbox as root).`,
     );
   }
   const requiredFeatures = [...WANTED_FEATURES, ...(opts.optionalFeatures ?? [])].filter((f) => adapter.features.has(f));

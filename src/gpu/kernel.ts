@@ -51,8 +51,28 @@ function scalarOf(typeName: string): 'u32' | 'i32' | 'f32' {
   return 'f32';
 }
 
-/** Defines a kernel; the WGSL is parsed here, once, at module load. */
+/** Defines a kernel. Its WGSL is parsed once, on first use: parsing every kernel at module load cost a command
+ *  ~0.2 s of start-up, most of them kernels it never runs. */
 export function kernel(name: string, code: string, entry = 'main'): Kernel {
+  let info: Pick<Kernel, 'bindings' | 'overrides' | 'workgroupSize'> | null = null;
+  const reflected = () => (info ??= reflect(name, code, entry));
+  return {
+    name,
+    code,
+    entry,
+    get bindings() {
+      return reflected().bindings;
+    },
+    get overrides() {
+      return reflected().overrides;
+    },
+    get workgroupSize() {
+      return reflected().workgroupSize;
+    },
+  };
+}
+
+function reflect(name: string, code: string, entry: string): Pick<Kernel, 'bindings' | 'overrides' | 'workgroupSize'> {
   const r = new WgslReflect(code);
   const bindings = new Map<string, BindingInfo>();
   for (const u of r.uniforms) {
@@ -75,7 +95,7 @@ export function kernel(name: string, code: string, entry = 'main'): Kernel {
   const overrides = new Set(r.overrides.map((o) => o.name));
   const size = r.entry.compute.find((f) => f.name === entry)?.workgroupSize;
   if (!size) throw new Error(`kernel ${name}: no @compute entry point ${entry} with a @workgroup_size`);
-  return { name, code, entry, bindings, overrides, workgroupSize: [size[0], size[1], size[2]] };
+  return { bindings, overrides, workgroupSize: [size[0], size[1], size[2]] };
 }
 
 /** A dispatch's bindings by WGSL name, checked against the kernel: storage buffers with their bound sizes, and

@@ -125,6 +125,8 @@ export interface UpscaleOptions {
   /** LR tile size (pixels per side, before the margins); default: the whole image if its largest activation
    *  fits the device's storage-buffer limit, else the largest tile that does. */
   tile?: number;
+  /** Called after each tile: `done` of `total` tiles (an image in one piece is one tile). */
+  onProgress?: (p: { done: number; total: number }) => void;
 }
 
 /**
@@ -149,6 +151,8 @@ export async function upscaleImage(net: SRNet, img: Image, opts: UpscaleOptions 
   }
   if (!(Number.isInteger(T) && T >= 1)) throw new Error(`upscaleImage: tile must be a positive integer, got ${T}`);
   const out = createImage(W * s, H * s);
+  const tiles = Math.ceil(H / T) * Math.ceil(W / T);
+  let done = 0;
   for (let ty = 0; ty < H; ty += T) {
     for (let tx = 0; tx < W; tx += T) {
       const y0 = Math.max(0, ty - M);
@@ -176,6 +180,7 @@ export async function upscaleImage(net: SRNet, img: Image, opts: UpscaleOptions 
           out.data.set(data.subarray(src, src + cols), c * H * s * W * s + (ty * s + r) * W * s + tx * s);
         }
       }
+      opts.onProgress?.({ done: ++done, total: tiles });
     }
   }
   return out;
