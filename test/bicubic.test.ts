@@ -24,13 +24,13 @@ import { bicubicResize2d, gaussianBlur2d } from '../src/layers/resize.js';
 import { useGpu } from './helpers/gpu.js';
 import { checkOp, input } from './helpers/opcheck.js';
 import { numel, rng, uniform } from './helpers/rand.js';
+import { SHARED_TAG } from './helpers/shared.js';
 
 const gpu = useGpu();
 
 const SR = fileURLToPath(new URL('../../shared/data/sr', import.meta.url));
 const SETS = ['Set5', 'Set14', 'BSD100'];
 const HAVE_SR = SETS.every((s) => existsSync(`${SR}/${s}`) && existsSync(`${SR}/reference_lr_x4/${s}`));
-if (!HAVE_SR) console.warn(`bicubic.test: ${SR} (Set5, Set14, BSD100, reference_lr_x4) not found; the MATLAB reference tests step aside`);
 
 const cropTo = (img: Image, s: number): Image => crop(img, 0, 0, img.width - (img.width % s), img.height - (img.height % s));
 
@@ -129,7 +129,7 @@ describe('MATLAB bicubic kernel and contributions', () => {
   });
 });
 
-describe.skipIf(!HAVE_SR)('the x4 benchmark LR images (MATLAB imresize) on Set5, Set14, BSD100', () => {
+describe.skipIf(!HAVE_SR)(`the x4 benchmark LR images (MATLAB imresize) on Set5, Set14, BSD100 ${SHARED_TAG}`, () => {
   const images: { set: string; file: string; hr: Image; ref: Image }[] = [];
   beforeAll(async () => {
     for (const set of SETS) {

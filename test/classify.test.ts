@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { classify, type Classification } from '../src/cli/classify.js';
 import { IMAGENET_LABELS, imagenetLabel } from '../src/io/imagenet-labels.js';
+import { SHARED_TAG } from './helpers/shared.js';
 
 const CONTENT = '../shared/data/content';
 const WEIGHTS = '../shared/weights/squeezenet1_1.safetensors';
@@ -70,10 +71,10 @@ describe('perceptual classify', () => {
     await writeFile(notWeights, 'definitely not safetensors');
     const bad2 = await run(['--weights', notWeights, 'x.jpg']);
     expect(bad2.code).toBe(1);
-    expect(bad2.err).toContain(`cannot load squeezenet1_1 weights from '${notWeights}'`);
+    expect(bad2.err).toContain(`--weights '${notWeights}' is a text file (it starts 'definitely not safetensors')`);
   });
 
-  describe.skipIf(!HAVE_SHARED)('on the shared content photos (../shared)', () => {
+  describe.skipIf(!HAVE_SHARED)(`on the shared content photos with the real weights ${SHARED_TAG}`, () => {
     // Expected with SqueezeNet 1.1, shorter side 256 + centre crop 224: the sailboat photo (a two-masted sailing
     // ship) is a schooner, the carved stone arch of amber.jpg a vault, and the Golden Gate shows a suspension
     // bridge among the top 5 (SqueezeNet's top 1 there is "pier", with the bridge third).
@@ -114,5 +115,4 @@ describe('perceptual classify', () => {
       expect(out.split('\n').filter((l) => /^ {2}\d\. /.test(l))).toHaveLength(5);
     });
   });
-  if (!HAVE_SHARED) it.skip(`(${CONTENT} or ${WEIGHTS} is absent: the photo tests are skipped)`, () => {});
 });

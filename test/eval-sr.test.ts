@@ -17,12 +17,12 @@ import { cropToMultiple, evaluateSrFolder, toUint8Values } from '../src/eval/sr-
 import { SRNet, saveSRNet, upscaleImage } from '../src/nets/sr-net.js';
 import { useGpu } from './helpers/gpu.js';
 import { rng, uniform } from './helpers/rand.js';
+import { SHARED_TAG } from './helpers/shared.js';
 
 const gpu = useGpu();
 
 const SR = fileURLToPath(new URL('../../shared/data/sr', import.meta.url));
 const HAVE_SR = ['Set5', 'Set14', 'BSD100'].every((s) => existsSync(join(SR, s)));
-if (!HAVE_SR) console.warn(`eval-sr.test: ${SR} not found; the benchmark baselines step aside`);
 
 async function run(argv: string[]): Promise<{ code: number; out: string; err: string }> {
   const out: string[] = [];
@@ -40,7 +40,7 @@ async function run(argv: string[]): Promise<{ code: number; out: string; err: st
   }
 }
 
-describe.skipIf(!HAVE_SR)('bicubic ×4 baselines (PSNR / SSIM on Y, 4 px shaved)', () => {
+describe.skipIf(!HAVE_SR)(`bicubic ×4 baselines (PSNR / SSIM on Y, 4 px shaved) ${SHARED_TAG}`, () => {
   it('Set5: 28.430 dB / 0.8111, through the CLI (--json and text)', async () => {
     const r = await run(['--bicubic', '--scale', '4', '--json', join(SR, 'Set5')]);
     expect(r.code).toBe(0);

@@ -27,6 +27,7 @@ import { ImageFileError, decodeImage, encodeImage, formatForPath, readImage, wri
 import { bilinearCoeffs, resize, resizeAndCenterCrop, resizeShorterSide, shorterSideSize } from '../src/io/resize.js';
 import { useGpu } from './helpers/gpu.js';
 import { rng } from './helpers/rand.js';
+import { SHARED_TAG } from './helpers/shared.js';
 
 const CONTENT = '../shared/data/content';
 
@@ -221,7 +222,7 @@ describe('decodeImage', () => {
     await expect(decodeImage(new Uint8Array(0), 'empty')).rejects.toThrow(/'empty'/);
   });
 
-  describe.skipIf(!existsSync(CONTENT))('the content photos in ../shared/data/content', () => {
+  describe.skipIf(!existsSync(CONTENT))(`the content photos in ../shared/data/content ${SHARED_TAG}`, () => {
     // Sizes from ../shared/data/README.md.
     const SIZES: Record<string, [number, number]> = {
       'chicago.jpg': [712, 474],
@@ -253,7 +254,6 @@ describe('decodeImage', () => {
       }
     });
   });
-  if (!existsSync(CONTENT)) it.skip(`(${CONTENT} is absent: the photo decoding test is skipped)`, () => {});
 });
 
 // ---- the Image helpers ----------------------------------------------------------------------------------------

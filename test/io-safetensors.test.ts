@@ -8,6 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readFileBytes, readFileBytesSync, readWeightsFile, writeFileAtomic, writeFileAtomicSync } from '../src/io/files.js';
 import { WeightFileError, checkTensors, readSafetensors, writeSafetensors, type LoadedTensor } from '../src/io/safetensors.js';
 import { randn, rng } from './helpers/rand.js';
+import { SHARED_TAG } from './helpers/shared.js';
 
 const enc = new TextEncoder();
 
@@ -261,9 +262,8 @@ describe('checkTensors', () => {
 
 const SHARED = fileURLToPath(new URL('../../shared/', import.meta.url));
 const HAVE_SHARED = existsSync(join(SHARED, 'weights/squeezenet1_1.safetensors'));
-if (!HAVE_SHARED) console.warn(`io-safetensors: ${SHARED}weights is absent: skipping the real-file tests (that data is not part of the project)`);
 
-describe.skipIf(!HAVE_SHARED)('the real weight files in ../shared', () => {
+describe.skipIf(!HAVE_SHARED)(`the real weight files in ../shared ${SHARED_TAG}`, () => {
   const squeeze = () => readFileBytesSync(join(SHARED, 'weights/squeezenet1_1.safetensors'));
   const vgg = () => readFileBytesSync(join(SHARED, 'weights/vgg16_partial_relu2_2.safetensors'));
 

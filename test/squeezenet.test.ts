@@ -10,6 +10,7 @@ import { useGpu } from './helpers/gpu.js';
 import { checkOp, relErr } from './helpers/opcheck.js';
 import { rng, uniform } from './helpers/rand.js';
 import { Tape, squeezenetRef, type State, type V } from './reference/cnn.js';
+import { SHARED_TAG } from './helpers/shared.js';
 
 const gpu = useGpu();
 
@@ -59,9 +60,8 @@ async function run(net: SqueezeNet11, x: Float64Array, shape: number[], taps: st
 const SHARED_WEIGHTS = fileURLToPath(new URL('../../shared/weights/squeezenet1_1.safetensors', import.meta.url));
 const SHARED_REF = fileURLToPath(new URL('../../shared/reference/squeezenet1_1_chicago.safetensors', import.meta.url));
 const HAVE_SHARED = existsSync(SHARED_WEIGHTS) && existsSync(SHARED_REF);
-if (!HAVE_SHARED) console.warn(`squeezenet.test: ${SHARED_WEIGHTS} or ${SHARED_REF} not found; the real-weights reference test steps aside`);
 
-describe.skipIf(!HAVE_SHARED)('real SqueezeNet 1.1 (shared/weights) against torchvision', () => {
+describe.skipIf(!HAVE_SHARED)(`real SqueezeNet 1.1 (shared/weights) against torchvision ${SHARED_TAG}`, () => {
   it('reproduces every tap, the logits and the top-5 on chicago', async () => {
     const net = await loadLossNetwork(gpu(), 'squeezenet1_1', SHARED_WEIGHTS);
     try {

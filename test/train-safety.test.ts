@@ -27,10 +27,12 @@ import { parseLossLog } from '../src/train/plot.js';
 import { CHECKPOINT_FILE, LOCK_FILE, OutDirLockedError, PREVIOUS_RUN_DIR, train, TrainingStoppedError, type StepContext } from '../src/train/trainer.js';
 import { useGpu } from './helpers/gpu.js';
 import { rng } from './helpers/rand.js';
+import { randomWeightFile } from './helpers/shared.js';
 import { lossOf, Tiny, tinySetup, weights, writeTinyImages } from './helpers/tiny-training.js';
 
 const gpu = useGpu();
-const SQUEEZENET = join('..', 'shared', 'weights', 'squeezenet1_1.safetensors');
+/** A generated SqueezeNet 1.1 (random weights, the real shapes): the CLI tests need a loss network, not the real one. */
+const SQUEEZENET = randomWeightFile('squeezenet1_1', 4);
 let root: string;
 let images: string;
 let n = 0;
@@ -361,7 +363,7 @@ describe('item 6: integrity, temp files, overwrite', () => {
   });
 });
 
-describe.skipIf(!existsSync(SQUEEZENET))('the CLI (needs ../shared/weights/squeezenet1_1.safetensors)', () => {
+describe('the CLI (a generated SqueezeNet 1.1 as the loss network)', () => {
   let data: string;
   const style = () => join(data, 'img0.png');
   const tiny = () => ['--style', style(), '--data', data, '--width', '4', '--size', '24', '--batch', '1', '--loss-net', 'squeezenet1_1', '--loss-weights', SQUEEZENET];

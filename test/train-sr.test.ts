@@ -1,7 +1,8 @@
 // Super-resolution training end to end on tiny settings: the LR pipeline equals the CPU reference (blur + MATLAB
 // bicubic), the CLI trains and writes a model that `upscale` uses on any size, a run interrupted and resumed ends
-// with exactly the weights of an uninterrupted one, and the feature loss runs on the real (partial) VGG-16.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+// with exactly the weights of an uninterrupted one, and the feature loss runs on a partial VGG-16 (the real one from
+// ../shared when present, else a generated one with the real shapes).
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -16,8 +17,11 @@ import { readSafetensors } from '../src/io/safetensors.js';
 import { loadSRNet } from '../src/nets/sr-net.js';
 import { useGpu } from './helpers/gpu.js';
 import { rng } from './helpers/rand.js';
+import { haveShared, randomWeightFile, shared } from './helpers/shared.js';
 
-const VGG = '../shared/weights/vgg16_partial_relu2_2.safetensors';
+const REAL_VGG = 'weights/vgg16_partial_relu2_2.safetensors';
+/** Up to relu2_2, as the real partial file. */
+const VGG = haveShared(REAL_VGG) ? shared(REAL_VGG) : randomWeightFile('vgg16', 7, 4);
 const gpu = useGpu();
 
 /** A smooth random image with integer values (like a decoded file). */
@@ -164,8 +168,8 @@ describe('train-sr', () => {
   });
 });
 
-describe.skipIf(!existsSync(VGG))('train-sr with l_feat (needs ../shared/weights/vgg16_partial_relu2_2.safetensors)', () => {
-  it('trains on relu2_2 of the real VGG-16 with finite feature and TV terms', async () => {
+describe(`train-sr with l_feat (${haveShared(REAL_VGG) ? 'the real partial VGG-16' : 'a generated partial VGG-16'})`, () => {
+  it('trains on relu2_2 of a VGG-16 with finite feature and TV terms', async () => {
     const data = await folder(2, 4);
     const out = mkdtempSync(join(tmpdir(), 'pw-sr-feat-'));
     const r = await trainSR(gpu(), { ...tiny, batchSize: 1, data, outDir: out, scale: 4, loss: 'feat', lossWeights: VGG, steps: 2 });
@@ -183,5 +187,3 @@ describe.skipIf(!existsSync(VGG))('train-sr with l_feat (needs ../shared/weights
     ).rejects.toThrow(/no layer relu3_3; it offers .*relu2_2/);
   });
 });
-
-if (!existsSync(VGG)) console.warn(`train-sr.test: ${VGG} is absent; the l_feat tests are skipped`);

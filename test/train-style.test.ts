@@ -1,6 +1,7 @@
 // Style training end to end on tiny settings: the CLI trains and writes a model that stylizes; a run
-// interrupted and resumed ends with exactly the weights of an uninterrupted one.
-import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+// interrupted and resumed ends with exactly the weights of an uninterrupted one. The loss networks are generated
+// (random weights with the real shapes), so nothing here needs ../shared.
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
@@ -17,9 +18,9 @@ import { stylizeImage } from '../src/api/stylize.js';
 import { useGpu } from './helpers/gpu.js';
 import { randomVgg } from './helpers/random-vgg.js';
 import { rng } from './helpers/rand.js';
+import { randomWeightFile } from './helpers/shared.js';
 
-const SHARED = '../shared';
-const SQUEEZENET = join(SHARED, 'weights/squeezenet1_1.safetensors');
+const SQUEEZENET = randomWeightFile('squeezenet1_1', 3);
 const gpu = useGpu();
 
 async function folder(n: number, seed: number): Promise<string> {
@@ -35,7 +36,7 @@ async function folder(n: number, seed: number): Promise<string> {
 
 const tiny = { arch: 'paper' as const, norm: 'instance' as const, width: 4, size: 24, batchSize: 2, lossNet: 'squeezenet1_1' as const, lossWeights: SQUEEZENET };
 
-describe.skipIf(!existsSync(SQUEEZENET))('train-style (needs ../shared/weights/squeezenet1_1.safetensors)', () => {
+describe('train-style (a generated SqueezeNet 1.1 as the loss network)', () => {
   it('resume after an interruption gives exactly the weights of the uninterrupted run', async () => {
     const data = await folder(3, 1);
     const style = join(data, 'img0.png');

@@ -13,6 +13,7 @@ import { randomVgg } from './helpers/random-vgg.js';
 import { rng, uniform } from './helpers/rand.js';
 import { OrderedDict, f32, torchSave } from './helpers/torch-save.js';
 import { Tape, preprocessRef, vggRef, type State, type V } from './reference/cnn.js';
+import { SHARED_TAG } from './helpers/shared.js';
 
 const gpu = useGpu();
 
@@ -39,9 +40,8 @@ async function tapData(net: Vgg, x: Float64Array, shape: number[], taps: string[
 const SHARED_WEIGHTS = fileURLToPath(new URL('../../shared/weights/vgg16_partial_relu2_2.safetensors', import.meta.url));
 const SHARED_REF = fileURLToPath(new URL('../../shared/reference/vgg16_partial_golden_gate.safetensors', import.meta.url));
 const HAVE_SHARED = existsSync(SHARED_WEIGHTS) && existsSync(SHARED_REF);
-if (!HAVE_SHARED) console.warn(`vgg16.test: ${SHARED_WEIGHTS} or ${SHARED_REF} not found; the real-weights reference test steps aside`);
 
-describe.skipIf(!HAVE_SHARED)('real partial VGG-16 (shared/weights) against torchvision', () => {
+describe.skipIf(!HAVE_SHARED)(`real partial VGG-16 (shared/weights) against torchvision ${SHARED_TAG}`, () => {
   it('reproduces relu1_2 and relu2_2 on golden_gate, preprocessed and from RGB 0..255', async () => {
     const net = await loadLossNetwork(gpu(), 'vgg16', SHARED_WEIGHTS);
     try {
@@ -82,9 +82,8 @@ describe.skipIf(!HAVE_SHARED)('real partial VGG-16 (shared/weights) against torc
 const VGG19_WEIGHTS = fileURLToPath(new URL('../../shared/weights/vgg19_partial_relu3_4.safetensors', import.meta.url));
 const VGG19_REF = fileURLToPath(new URL('../../shared/reference/vgg19_partial_tubingen.safetensors', import.meta.url));
 const HAVE_VGG19 = existsSync(VGG19_WEIGHTS) && existsSync(VGG19_REF);
-if (!HAVE_VGG19) console.warn(`vgg.test: ${VGG19_WEIGHTS} or ${VGG19_REF} not found; the real VGG-19 reference test steps aside`);
 
-describe.skipIf(!HAVE_VGG19)('real partial VGG-19 (shared/weights) against torchvision', () => {
+describe.skipIf(!HAVE_VGG19)(`real partial VGG-19 (shared/weights) against torchvision ${SHARED_TAG}`, () => {
   it('reproduces all eight taps relu1_1..relu3_4 on tubingen within 1e-4', async () => {
     const net = await loadLossNetwork(gpu(), 'vgg19', VGG19_WEIGHTS);
     try {
