@@ -19,6 +19,7 @@ import { kernel } from '../src/gpu/kernel.js';
 import { readImage, writeImage } from '../src/io/image-node.js';
 import { createImage } from '../src/io/image.js';
 import { SRNet, saveSRNet, upscaleImage } from '../src/nets/sr-net.js';
+import { ImageFolder } from '../src/train/dataset.js';
 import { useGpu } from './helpers/gpu.js';
 import { rng } from './helpers/rand.js';
 import { picture, randomWeightFile, writePictures } from './helpers/shared.js';
@@ -452,6 +453,24 @@ describe('#14.8 images beyond a pixel limit are refused from their header, befor
     await expect(readImage(bombs.svg)).rejects.toThrow(/3\.84 gigapixels/);
     expect((process.memoryUsage().rss - before) / 2 ** 20).toBeLessThan(200);
     expect((await readImage(bombs.png, { maxPixels: 16000 * 16000 - 1 }).catch((e: Error) => e.message)) as string).toMatch(/beyond the limit/);
+  });
+});
+
+describe('#14.8 in training', () => {
+  it('a pixel bomb among the training images is skipped by name, undecoded; the batch is made of the others', async () => {
+    const dir = fresh('data');
+    mkdirSync(dir);
+    await sharp({ create: { width: 12000, height: 12000, channels: 3, background: '#000' }, limitInputPixels: false }).png({ compressionLevel: 9 }).toFile(join(dir, 'bomb.png'));
+    await writePictures(dir, [[20, 20], [24, 20]], 3, (i) => `ok${i}.png`);
+    const warnings: string[] = [];
+    const data = await ImageFolder.open(dir, { size: 16, batchSize: 2, onWarning: (m) => void warnings.push(m) });
+    const before = process.memoryUsage().rss;
+    const batch = await data.next();
+    expect(batch.shape).toEqual([2, 3, 16, 16]);
+    expect(batch.files.map((f) => f.replace(/^.*\//, '')).sort()).toEqual(['ok0.png', 'ok1.png']);
+    expect(warnings).toEqual([expect.stringContaining(`'${join(dir, 'bomb.png')}' is 12000×12000 (144 megapixels), beyond the limit of 67 megapixels (not decoded)`)]);
+    // Decoding it would take 430 MB of 8-bit samples and 1.7 GB as float32.
+    expect((process.memoryUsage().rss - before) / 2 ** 20).toBeLessThan(200);
   });
 });
 
