@@ -5,6 +5,7 @@
 // import reaching a bundle fails the build. The bundles and chunks sit two levels below the package root, as
 // src/api/ does, so DEFAULT_MODEL's URL (../../models/...) resolves to the shipped file when the package is
 // served as it is laid out.
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { builtinModules } from 'node:module';
 import { basename, join, relative, resolve } from 'node:path';
@@ -85,12 +86,15 @@ export async function modelManifest(outdir = OUT_DIR): Promise<ModelEntry[]> {
     } catch {
       /* free-form metadata: the architecture alone describes it */
     }
+    // The page's first look: the example stylized beforehand (scripts/make-previews.ts), when there is one.
+    const preview = join(ROOT, 'web/previews', `${name}.png`);
     entries.push({
       name,
       url: relative(outdir, path).split('\\').join('/'),
       bytes: (await stat(path)).size,
       ...(name === DEFAULT_MODEL.name ? { default: true } : {}),
       description,
+      ...(existsSync(preview) ? { preview: relative(outdir, preview).split('\\').join('/') } : {}),
     });
   }
   return entries.sort((a, b) => Number(!!b.default) - Number(!!a.default));

@@ -15,6 +15,8 @@ export interface ModelEntry {
   bytes: number;
   default?: boolean;
   description?: string;
+  /** The example image stylized beforehand (scripts/make-previews.ts), relative to models.json: shown at once. */
+  preview?: string;
 }
 
 type FrameSource = { kind: 'image'; name: string; bitmap: ImageBitmap } | { kind: 'video'; name: string; video: HTMLVideoElement; stream: MediaStream };
@@ -34,6 +36,8 @@ const ui = {
   fps: el<HTMLElement>('fps'),
   input: el<HTMLCanvasElement>('input'),
   output: el<HTMLCanvasElement>('output'),
+  preview: el<HTMLImageElement>('preview'),
+  outputCaption: el<HTMLElement>('output-caption'),
 };
 
 /** Page state for people and for the browser test: loading, ready (no image yet), running, done (a still image
@@ -50,15 +54,47 @@ async function decode(blob: Blob): Promise<ImageBitmap> {
   return createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
 }
 
+/** The first look: the example and its result computed beforehand, shown until the live result replaces it (on a
+ *  CPU adapter the first live frame takes half a minute). */
+const preview = {
+  show(url: string): void {
+    ui.preview.src = url;
+    ui.preview.hidden = false;
+    ui.output.hidden = true;
+    ui.outputCaption.textContent = 'Stylized beforehand (a preview): the live result replaces it';
+  },
+  get shown(): boolean {
+    return !ui.preview.hidden;
+  },
+  hide(): void {
+    if (ui.preview.hidden) return;
+    ui.preview.hidden = true;
+    ui.output.hidden = false;
+    ui.outputCaption.textContent = 'Stylized: drawn from the GPU buffer, no readback';
+  },
+};
+
 async function main(): Promise<void> {
   setState('loading', 'Starting WebGPU…');
+  // ?size=N sets the largest side; ?example=0 starts without the example image.
+  const params = new URLSearchParams(location.search);
+  const withExample = params.get('example') !== '0';
+  // The models and the example first: the page shows what it does before the GPU starts (or if it cannot).
+  const manifestUrl = new URL('./models.json', import.meta.url);
+  const models = (await (await fetch(manifestUrl)).json()) as ModelEntry[];
+  const first = models.find((m) => m.default) ?? models[0];
+  let exampleBitmap: ImageBitmap | null = null;
+  if (withExample) {
+    exampleBitmap = await decode(await (await fetch(new URL('../../examples/village.png', import.meta.url))).blob());
+    const [w, h] = fitSize(exampleBitmap.width, exampleBitmap.height, Number(params.get('size') ?? ui.size.value));
+    grabFrame(exampleBitmap, w, h, ui.input);
+    if (first?.preview) preview.show(new URL(first.preview, manifestUrl).href);
+  }
   const gpu = await Gpu.create();
   const info = gpu.adapterInfo;
   ui.adapter.textContent = `Adapter: ${[info.vendor, info.architecture, info.description].filter(Boolean).join(' · ') || 'unknown'}`;
   const stylizer = new FrameStylizer(gpu, await TensorPresenter.create(gpu, ui.output));
 
-  const manifestUrl = new URL('./models.json', import.meta.url);
-  const models = (await (await fetch(manifestUrl)).json()) as ModelEntry[];
   for (const m of models) ui.model.add(new Option(`${m.name} (${(m.bytes / 1e6).toFixed(1)} MB)`, new URL(m.url, manifestUrl).href, false, !!m.default));
   if (!models.length) throw new Error('no models in models.json (put .safetensors files in models/ and rebuild)');
 
@@ -93,7 +129,11 @@ async function main(): Promise<void> {
     try {
       const [w, h] = fitSize(sw, sh, Number(ui.size.value));
       const image = grabFrame(source.kind === 'image' ? source.bitmap : source.video, w, h, ui.input);
+      if (source.kind === 'image' && !using) {
+        setState('running', `Stylizing ${source.name} (${w}×${h})…${preview.shown ? ' Shown meanwhile: the same image stylized beforehand.' : ''}`);
+      }
       await stylizer.run(model, image, look());
+      preview.hide();
       frames++;
       const fps = stylizer.meter.fps;
       ui.fps.textContent = `${w}×${h}: ${stylizer.lastMs.toFixed(0)} ms per frame` + (fps ? `, ${fps.toFixed(1)} fps` : '');
@@ -243,17 +283,13 @@ async function main(): Promise<void> {
     },
   });
 
-  // ?size=N sets the largest side; ?example=0 starts without the example image.
-  const params = new URLSearchParams(location.search);
   const size = params.get('size');
   if (size) {
     if (![...ui.size.options].some((o) => o.value === size)) ui.size.add(new Option(size));
     ui.size.value = size;
   }
   await useModel(ui.model.selectedOptions[0]?.text ?? 'model', ui.model.value);
-  if (params.get('example') === '0') return;
-  const example = new URL('../../examples/village.png', import.meta.url);
-  await show({ kind: 'image', name: 'village.png', bitmap: await decode(await (await fetch(example)).blob()) });
+  if (exampleBitmap) await show({ kind: 'image', name: 'village.png', bitmap: exampleBitmap });
 }
 
 main().catch((e) => {

@@ -3,21 +3,19 @@
 // WebGPU canvas there also needs Chromium's Vulkan path (SwiftShader Vulkan) — without these three flags the
 // canvas's swap chain has no shared-image backing and the device is lost on the first present.
 import { chromium, type Browser } from 'playwright-core';
+import { HEADLESS_CHROMIUM_FLAGS } from '../../src/gpu/device.js';
 
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 export const CHROMIUM_ARGS = [
   '--no-sandbox',
-  '--enable-unsafe-webgpu',
-  '--disable-gpu-sandbox',
+  // What the page's own message and the README name (src/gpu/device.ts): WebGPU on SwiftShader's Vulkan.
+  ...HEADLESS_CHROMIUM_FLAGS.split(' '),
   '--disable-quic',
   '--no-first-run',
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
-  '--enable-features=Vulkan',
-  '--use-angle=swiftshader',
-  '--use-vulkan=swiftshader',
   // A fake camera, so the webcam path runs headless.
   '--use-fake-device-for-media-stream',
   '--use-fake-ui-for-media-stream',

@@ -23,9 +23,13 @@ import { buildWeb } from '../../scripts/build-web.js';
 import { serveWeb, type WebServer } from '../../scripts/serve-web.js';
 import { useGpu } from '../helpers/gpu.js';
 import { randomVgg } from '../helpers/random-vgg.js';
-import { launchChromium } from './chromium.js';
+import { chromium } from 'playwright-core';
+import { HEADLESS_CHROMIUM_FLAGS } from '../../src/gpu/device.js';
+import { CHROMIUM, launchChromium } from './chromium.js';
 
 const SCREENSHOT = resolve('test-results/browser/page.png');
+/** The page right after load, before anything is chosen. */
+const FIRST_LOOK = resolve('test-results/browser/first-look.png');
 const FIXTURE = 'village-128.png';
 /** Largest difference allowed between the page's pixels and Node's, in 8-bit steps (two adapters' float rounding). */
 const TOLERANCE = 2;
@@ -88,6 +92,37 @@ describe('demo page in headless Chromium (WebGPU)', () => {
   };
   const capture = () => page.evaluate(() => (window as unknown as { perceptualDemo: { capture(): Capture } }).perceptualDemo.capture());
   const nodeRGBA = async (opts: StylizeOptions) => toRGBA(await stylizeImage(gpu(), net, fixture, opts));
+
+  it('right after load shows the example and its result computed beforehand, then the live result', async () => {
+    await page.goto(`${server.url}?size=128`);
+    await page.waitForFunction(() => {
+      const p = document.getElementById('preview') as HTMLImageElement | null;
+      return (p && !p.hidden && p.complete && p.naturalWidth > 0) || document.body.dataset.state === 'error';
+    });
+    mkdirSync(resolve(FIRST_LOOK, '..'), { recursive: true });
+    await page.screenshot({ path: FIRST_LOOK });
+    console.log(`first look: ${FIRST_LOOK} (status: ${await page.textContent('#status')})`);
+    expect(await page.getAttribute('body', 'data-state')).not.toBe('error');
+    expect(await page.evaluate(() => (document.getElementById('input') as HTMLCanvasElement).width)).toBe(128);
+    await waitFor('done', '[data-image="village.png"]');
+    // The live result replaces the preview.
+    expect(await page.evaluate(() => [document.getElementById('preview')!.hidden, document.getElementById('output')!.hidden])).toEqual([true, false]);
+  });
+
+  it('without WebGPU flags, headless Chromium is told which ones it needs; the first look is still shown', async () => {
+    const plain = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    try {
+      const p = await plain.newPage();
+      await p.goto(server.url);
+      await p.waitForSelector('body[data-state="error"]', { timeout: 60_000 });
+      const status = (await p.textContent('#status'))!;
+      console.log(`plain headless: ${status}`);
+      expect(status).toContain(HEADLESS_CHROMIUM_FLAGS);
+      expect(await p.evaluate(() => (document.getElementById('preview') as HTMLImageElement).naturalWidth)).toBeGreaterThan(0);
+    } finally {
+      await plain.close();
+    }
+  });
 
   it('has a WebGPU adapter', async () => {
     await page.goto(`${server.url}?size=128&example=0`);
