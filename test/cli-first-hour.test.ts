@@ -334,6 +334,13 @@ describe('#20.5 small and unusual images', () => {
     expect(b.code, b.err).toBe(0);
     expect(readdirSync(deep).sort()).toEqual(['img0.png', 'trip']);
     expect(readdirSync(join(deep, 'trip'))).toEqual(['img0.png']);
+    // The output folder inside the input folder is not an input: a second run writes the same files again.
+    const inside = join(dir, 'styled');
+    for (let i = 0; i < 2; i++) {
+      const c = await run('stylize', dir, '--out', inside, '--recursive', '--quiet');
+      expect([c.code, lines(c.err)], c.err).toEqual([0, []]);
+    }
+    expect(readdirSync(inside).sort()).toEqual(['img0.png', 'trip']);
   });
 
   it('the help lists every format read; upscale takes 1×1 images and keeps alpha', async () => {

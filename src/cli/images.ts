@@ -66,8 +66,9 @@ async function writable(dir: string, message: string): Promise<void> {
   await access(dir, constants.W_OK | constants.X_OK).catch((e: NodeJS.ErrnoException) => fail(`${message} (${e.code === 'EROFS' ? 'read-only file system' : 'permission denied'})`));
 }
 
-/** The image files of a folder, sorted; with `recursive`, those of its sub-folders too. */
-async function listFolder(dir: string, recursive: boolean): Promise<{ files: string[]; skipped: number }> {
+/** The image files of a folder, sorted; with `recursive`, those of its sub-folders too, but never `exclude` (the
+ *  output folder inside an input folder: its images are this command's outputs). */
+async function listFolder(dir: string, recursive: boolean, exclude: string): Promise<{ files: string[]; skipped: number }> {
   const files: string[] = [];
   let skipped = 0;
   const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
@@ -75,8 +76,9 @@ async function listFolder(dir: string, recursive: boolean): Promise<{ files: str
     const p = join(dir, e.name);
     const isDir = e.isDirectory() || (e.isSymbolicLink() && (await stat(p).catch(() => null))?.isDirectory());
     if (isDir) {
+      if (resolve(p) === exclude) continue;
       if (!recursive) skipped++;
-      else files.push(...(await listFolder(p, true)).files);
+      else files.push(...(await listFolder(p, true, exclude)).files);
     } else if (IMAGE_EXTENSIONS.includes(extname(e.name).toLowerCase())) files.push(p);
   }
   return { files, skipped };
@@ -98,7 +100,7 @@ export async function planImages(inputs: string[], o: PlanOptions, note: (m: str
       found.push({ file: p, sub: '' });
       continue;
     }
-    const { files, skipped } = await listFolder(p, !!o.recursive);
+    const { files, skipped } = await listFolder(p, !!o.recursive, resolve(o.out));
     const subs = `${skipped} sub-folder${skipped > 1 ? 's' : ''}`;
     if (!files.length) fail(`folder '${p}' holds no image files (${IMAGE_FORMATS})${skipped ? `; it has ${subs}: --recursive reads them` : ''}`);
     if (skipped) note(`'${p}': ${subs} skipped (--recursive reads them)`);
