@@ -21,9 +21,9 @@ export const stylize = command({
 'perceptual train-style', or a pytorch/examples fast_neural_style checkpoint (.pth). Without --model, the
 embedded default model is used. Any image size: images beyond the device's limits run in tiles, with
 instance-norm statistics over the whole image; images under 5 px are mirrored up to it and cropped back.
-${READS} A transparent image keeps its alpha channel (PNG output); 16-bit images
-are read at full precision and written with 8 bits. No output may overwrite an input, and no two inputs may
-share an output name.`,
+${READS}
+A transparent image keeps its alpha channel (PNG output); 16-bit images are read at full precision and written
+with 8 bits. No output may overwrite an input, and no two inputs may share an output name.`,
   positionals: { name: 'IN' },
   options: {
     out: { type: 'string', arg: 'DIR', required: true, help: 'output folder (created when the first image is written);\noutputs are named after the inputs' },
@@ -34,6 +34,7 @@ share an output name.`,
     strength: { type: 'number', arg: 'S', min: 0, max: 1, default: 1, help: '0..1, blend with the content' },
     tile: { type: 'int', arg: 'PX', min: 4, multipleOf: 4, help: 'force tiles of PX pixels (a multiple of 4)' },
     format: { type: 'string', choices: ['png', 'jpg', 'jpeg'], default: 'png', help: 'output format' },
+    precision: { type: 'string', choices: ['auto', 'f32', 'f16'], default: 'auto', help: "storage of activations and weights: f16 halves memory\n(computed in f32); auto: f16 on a GPU, f32 on a CPU adapter" },
     ...imageOptions,
   },
   async run(o, inputs) {
@@ -66,6 +67,7 @@ share an output name.`,
               preserveColor: o['preserve-color'],
               strength: o.strength,
               tile: o.tile,
+              precision: o.precision,
               style,
               onProgress: (p) => progress({ done: p.done, total: p.total, detail: p.tiles > 1 ? `tile ${p.tile}/${p.tiles} stage ${p.stage}/${p.stages}` : undefined }),
             });

@@ -17,15 +17,16 @@ export const upscale = command({
   summary: 'super-resolve images with a trained SR model',
   description: `Super-resolves images (files, or folders of image files) by the model's scale (x4 or x8) with an SR network
 written by 'perceptual train-sr'. Any image size: large images run in overlapping tiles.
-${READS} A transparent image keeps its alpha channel (upscaled bilinearly);
-16-bit images are read at full precision and written with 8 bits. No output may overwrite an input, and no two
-inputs may share an output name.`,
+${READS}
+A transparent image keeps its alpha channel (upscaled bilinearly); 16-bit images are read at full precision and
+written with 8 bits. No output may overwrite an input, and no two inputs may share an output name.`,
   positionals: { name: 'IN' },
   options: {
     model: { type: 'string', arg: 'FILE', required: true, help: 'the SR network (.safetensors, arch sr-net)' },
     out: { type: 'string', arg: 'DIR', required: true, help: 'output folder (created when the first image is written);\noutputs are PNG files named after the inputs' },
     'hist-match': { type: 'boolean', help: "match each output's histogram to its input's, per channel (the paper's post-processing)" },
     tile: { type: 'int', arg: 'PX', min: 1, help: "LR tile size (default: whole images when they fit the GPU's buffer limits)" },
+    precision: { type: 'string', choices: ['auto', 'f32', 'f16'], default: 'auto', help: "storage of activations and weights: f16 halves memory\n(computed in f32); auto: f16 on a GPU, f32 on a CPU adapter" },
     ...imageOptions,
   },
   async run(o, inputs) {
@@ -49,7 +50,7 @@ inputs may share an output name.`,
         async (job, progress) => {
           const t0 = performance.now();
           const img = await readImage(job.input, { maxPixels: o['max-pixels'] });
-          let up = await upscaleImage(sr, img, { tile: o.tile, onProgress: (p) => progress({ ...p, detail: p.total > 1 ? `tile ${p.done}/${p.total}` : undefined }) });
+          let up = await upscaleImage(sr, img, { tile: o.tile, precision: o.precision, onProgress: (p) => progress({ ...p, detail: p.total > 1 ? `tile ${p.done}/${p.total}` : undefined }) });
           if (o['hist-match']) up = matchHistogram(up, img);
           if (img.alpha) up = { ...up, alpha: resizePlanes(img.alpha, 1, img.width, img.height, up.width, up.height) };
           await outputFolder(job.output);
