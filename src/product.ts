@@ -12,7 +12,7 @@ export { fromRGBA, toRGBA, type Image } from './io/image.js';
 export { DEFAULT_MODEL } from './api/default-model.js';
 export { stylizeImage, type StylizeOptions } from './api/stylize.js';
 // Video as streams of frames (batched on the GPU); the files are index.ts's (ffmpeg) or the page's (<video>).
-export { stylizeFrames, type FrameOptions } from './api/video.js';
+export { stylizeFrames, blurredInput, type FrameOptions } from './api/video.js';
 export type { TransformerNet } from './nets/transformer-net.js';
 // Super-resolution.
 export { loadSRNet, upscaleImage, type SRNet, type SRScale, type UpscaleOptions } from './nets/sr-net.js';

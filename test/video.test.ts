@@ -10,7 +10,7 @@ import { DEFAULT_MODEL } from '../src/api/default-model.js';
 import { loadModel } from '../src/api/model-node.js';
 import { stylizeImage } from '../src/api/stylize.js';
 import { probeVideo, readVideo, stylizeVideo } from '../src/api/video-node.js';
-import { stylizeFrames, TemporalNorm } from '../src/api/video.js';
+import { blurredInput, stylizeFrames, TemporalNorm } from '../src/api/video.js';
 import { stylizeVideoCli } from '../src/cli/stylize-video.js';
 import { createImage, type Image } from '../src/io/image.js';
 import { saveTransformerNet } from '../src/nets/model-file.js';
@@ -68,7 +68,7 @@ describe('stylize-video', () => {
   it('odd sizes, --size, WebM and an NTSC frame rate; no audio is fine', async () => {
     const odd = clip('odd.mkv', 45, 33, '30000/1001', 7, false, ['-c:v', 'libx264', '-pix_fmt', 'yuv444p']);
     const out = join(dir, 'odd.webm');
-    const r = await run([odd, '--out', out, '--size', '20', '--strength', '0.5']);
+    const r = await run([odd, '--out', out, '--size', '20', '--strength', '0.5', '--blur', '1']);
     expect(r.code, r.err).toBe(0);
     expect(probe(out, 'v', 'nb_read_frames')).toBe('7');
     // Shorter side 20: 45×33 → 27×20; the rate kept exactly.
@@ -156,6 +156,15 @@ describe('stylizeFrames and TemporalNorm', () => {
     const batched = await collect(stylizeFrames(gpu(), net, fs, { batch: 3, strength: 0.7, preserveColor: true }));
     const single = await Promise.all(fs.map((f) => stylizeImage(gpu(), net, f, { strength: 0.7, preserveColor: true })));
     expect(maxDiff(batched, single)).toBeLessThan(0.05);
+  });
+
+  it('blur: the network on frames blurred first', async () => {
+    const fs = frames(2, 18, 12, 3);
+    const blurred = await collect(stylizeFrames(gpu(), net, fs, { blur: 1.5 }));
+    const by = await collect(stylizeFrames(gpu(), blurredInput(net, 1.5), fs));
+    expect(maxDiff(blurred, by)).toBe(0);
+    expect(maxDiff(blurred, await collect(stylizeFrames(gpu(), net, fs)))).toBeGreaterThan(1);
+    expect(() => blurredInput(net, 0)).toThrow('blurredInput: sigma must be a positive number of pixels, got 0');
   });
 
   it('carried statistics: α = 1 is per-frame; batches of consecutive frames equal frames one at a time', async () => {

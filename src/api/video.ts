@@ -1,14 +1,17 @@
 // Video as a stream of frames (browser-safe): stylizeFrames runs a network over an async iterable of frames in
 // batches on the GPU and yields the stylized frames in order, holding at most one batch; files and their decoding
 // are the caller's (video-node.ts: ffmpeg in Node; the demo page: <video> and a canvas).
-// TemporalNorm is the inference-time stabilisation measured for issue #18 (bench/video-stability.ts): instance-norm
-// statistics carried across frames as an exponential moving average instead of each frame's own.
+// Inference-time stabilisation, measured for issue #18 (bench/video-stability.ts, README "Video"): `blur` (each frame
+// blurred slightly before the network, so less sensor noise reaches the strokes) lowers the warping error by ~10 % at
+// σ = 1.5 px for ~5 % more style loss, so it is an option; TemporalNorm (instance-norm statistics carried across frames
+// as a moving average) changed it by less than 0.3 % either way, so nothing offers it: it stays for the benchmark.
 import { noGrad, tidy, Tensor } from '../autograd/tensor.js';
 import { GpuMemoryError, type Gpu, type RawTensor } from '../gpu/index.js';
 import { groupsOf, normApply, normCoef, normStats } from '../kernels/norm.js';
 import { temporalNormScan } from '../kernels/temporal-norm.js';
 import { imageToTensor, tensorToImages, type Image } from '../io/image.js';
 import { ConditionalInstanceNorm2d, mixRows } from '../layers/norm.js';
+import { gaussianBlur2d } from '../layers/resize.js';
 import { centerCrop2d } from '../layers/spatial.js';
 import { walk, type NormPoint } from '../nets/blocks.js';
 import { padToMultiple, type StyleBlend, type TransformerNet } from '../nets/transformer-net.js';
@@ -23,8 +26,16 @@ export interface FrameOptions {
   strength?: number;
   /** Multi-style networks: the style index or blend. */
   style?: StyleBlend;
+  /** Blur each frame by a Gaussian of σ = `blur` px before the network (0: off): steadier, a little less detailed. */
+  blur?: number;
   /** Stops after the batch in progress; the frames done so far have been yielded. */
   signal?: AbortSignal;
+}
+
+/** `net` on frames blurred by a Gaussian of σ px first (edges replicated): sensor noise makes fewer new strokes. */
+export function blurredInput(net: ImageNetwork, sigma: number): ImageNetwork {
+  if (!(sigma > 0 && Number.isFinite(sigma))) throw new Error(`blurredInput: sigma must be a positive number of pixels, got ${sigma}`);
+  return { forward: (x, o) => net.forward(gaussianBlur2d(x, sigma), o) };
 }
 
 /** stylizeImage's look on a stylized frame (in place). */
@@ -42,6 +53,7 @@ function applyLook(out: Image, content: Image, preserveColor: boolean, strength:
 export async function* stylizeFrames(gpu: Gpu, net: ImageNetwork, frames: AsyncIterable<Image> | Iterable<Image>, opts: FrameOptions = {}): AsyncGenerator<Image> {
   const strength = opts.strength ?? 1;
   if (!(strength >= 0 && strength <= 1)) throw new Error(`stylizeFrames: strength must be between 0 and 1, got ${opts.strength}`);
+  if (opts.blur) net = blurredInput(net, opts.blur);
   let batch = opts.batch ?? 4;
   if (!(Number.isInteger(batch) && batch >= 1)) throw new Error(`stylizeFrames: batch must be a positive integer, got ${opts.batch}`);
   const run = async function* (images: Image[]): AsyncGenerator<Image> {

@@ -3,7 +3,7 @@
 // Built to dist/web/demo.js; '../browser.js' becomes the library bundle (./perceptual.js) at build time.
 // Only the library entry is imported, so the page runs on exactly the published bundle (one copy of the tape).
 import { FrameStylizer, Gpu, TensorPresenter, fitSize, grabFrame, loadModel, type Look, type TransformerNet } from '../browser.js';
-import { estimateFrameRate, frameCount, recordFrames, playFrames, stylizeFrames, toRGBA, videoFrames } from '../browser.js';
+import { blurredInput, estimateFrameRate, frameCount, recordFrames, playFrames, stylizeFrames, toRGBA, videoFrames } from '../browser.js';
 import { el } from './dom.js';
 import { setupTrainPanel } from './train-panel.js';
 
@@ -48,6 +48,8 @@ function setState(state: 'loading' | 'ready' | 'running' | 'done' | 'error', mes
 }
 
 const look = (): Look => ({ strength: Number(ui.strength.value), preserveColor: ui.preserve.checked });
+const STEADY_BLUR = 1.5;
+const steady = () => el<HTMLInputElement>('steady').checked;
 
 async function decode(blob: Blob): Promise<ImageBitmap> {
   // The file's stored values, not colour-managed ones: the same pixels a Node decoder gives.
@@ -132,7 +134,8 @@ async function main(): Promise<void> {
       if (source.kind === 'image' && !using) {
         setState('running', `Stylizing ${source.name} (${w}×${h})…${preview.shown ? ' Shown meanwhile: the same image stylized beforehand.' : ''}`);
       }
-      await stylizer.run(model, image, look());
+      // Video (the webcam): the steadier option blurs each frame a little first (README, "Video").
+      await stylizer.run(source.kind === 'video' && steady() ? blurredInput(model, STEADY_BLUR) : model, image, look());
       preview.hide();
       frames++;
       const fps = stylizer.meter.fps;
@@ -241,7 +244,7 @@ async function main(): Promise<void> {
     Object.assign(vui.canvas, { width: w, height: h });
     const frames: ImageBitmap[] = [];
     videoState('running', `${f.name}: 0/${total} frames`);
-    for await (const out of stylizeFrames(gpu, net, videoFrames(video, fps, w, h, { frames: total }), { batch: 2, ...look() })) {
+    for await (const out of stylizeFrames(gpu, net, videoFrames(video, fps, w, h, { frames: total }), { batch: 2, blur: steady() ? STEADY_BLUR : 0, ...look() })) {
       frames.push(await createImageBitmap(new ImageData(toRGBA(out) as Uint8ClampedArray<ArrayBuffer>, w, h)));
       vui.canvas.getContext('2d')!.drawImage(frames.at(-1)!, 0, 0);
       videoState('running', `${f.name}: ${frames.length}/${total} frames (${w}×${h}, ${fps.toFixed(2)} fps)`);
