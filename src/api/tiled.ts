@@ -8,9 +8,10 @@
 // forward plus the halos in all — and the result equals the one-piece result up to float32 rounding: no seams, no
 // per-tile colour shifts. Waiting tiles stay on the GPU up to a memory budget, beyond it in host memory.
 import { noGrad, tidy, Tensor } from '../autograd/tensor.js';
-import { GpuMemoryError, numel, type Gpu, type RawTensor } from '../gpu/index.js';
+import { GpuMemoryError, bytesPerElement, numel, pickPrecision, type Dtype, type Gpu, type Precision, type RawTensor } from '../gpu/index.js';
 import { groupsOf, normStats } from '../kernels/norm.js';
 import { channelAffine } from '../layers/channel-affine.js';
+import { cast } from '../layers/elementwise.js';
 import { ConditionalInstanceNorm2d, type InstanceNorm2d } from '../layers/norm.js';
 import { centerCrop2d } from '../layers/spatial.js';
 import { createImage, imageToTensor, tensorToImages, type Image } from '../io/image.js';
@@ -46,6 +47,9 @@ export interface TileOptions {
   onTile?: (p: TileProgress) => void;
   /** Multi-style networks: the style index or blend. */
   style?: StyleBlend;
+  /** Storage of activations and weights: 'f16' halves their bytes (needs 'shader-f16'; computed in f32);
+   *  'auto' (default): f16 on a GPU that has 'shader-f16', f32 on a CPU adapter (pickPrecision, src/gpu/f16.ts). */
+  precision?: Precision;
 }
 
 const DEFAULT_BUDGET = 2 ** 30;
@@ -86,8 +90,11 @@ function paste(dst: Image, src: Image, sx: number, sy: number, w: number, h: num
     }
 }
 
-async function runWhole(gpu: Gpu, net: ImageNetwork, img: Image, style?: StyleBlend): Promise<Image> {
-  const y = noGrad(() => tidy(() => net.forward(imageToTensor(gpu, img), { style })));
+/** An image as a [1,3,H,W] tensor stored as dtype. */
+const inputOf = (gpu: Gpu, img: Image, dtype: Dtype): Tensor => noGrad(() => tidy(() => cast(imageToTensor(gpu, img), dtype)));
+
+async function runWhole(gpu: Gpu, net: ImageNetwork, img: Image, dtype: Dtype, style?: StyleBlend): Promise<Image> {
+  const y = noGrad(() => tidy(() => net.forward(inputOf(gpu, img, dtype), { style })));
   try {
     return (await tensorToImages(y))[0];
   } finally {
@@ -124,11 +131,11 @@ function runPlain(rows: readonly Row[], x: Tensor, ctx: WalkContext, seen: (p: N
 
 /** Finds the instance norms in call order, how their grids map onto the input's, and their γ, β for the style;
  *  and the largest square tile whose every activation fits the device's binding limit. */
-async function probe(gpu: Gpu, rows: readonly Row[], ctx: WalkContext): Promise<{ layers: NormLayer[]; maxSide: number }> {
+async function probe(gpu: Gpu, rows: readonly Row[], ctx: WalkContext, dtype: Dtype): Promise<{ layers: NormLayer[]; maxSide: number }> {
   const trace = (size: number) => {
     const seen: { norm: Norm; h: number }[] = [];
     gpu.resetLargest();
-    noGrad(() => tidy(() => runPlain(rows, imageToTensor(gpu, createImage(size, size)), ctx, (p) => seen.push({ norm: p.norm, h: p.x.shape[2] })))).dispose();
+    noGrad(() => tidy(() => runPlain(rows, inputOf(gpu, createImage(size, size), dtype), ctx, (p) => seen.push({ norm: p.norm, h: p.x.shape[2] })))).dispose();
     return { seen, largest: gpu.stats().largestBytes };
   };
   // Two sizes: a layer's height is size/f + 2·off, which gives f and off; the largest tensor's side grows the
@@ -220,14 +227,15 @@ interface Waiting {
   host: { x: HostTensor; skips: HostTensor[] } | null;
 }
 
-type HostTensor = { data: Float32Array; shape: readonly number[] };
+/** A tensor in host memory as stored on the GPU (an f16 tensor's bits stay 2 bytes an element). */
+type HostTensor = { data: Float32Array | Uint16Array; shape: readonly number[]; dtype: Dtype };
 
-const bytesOf = (p: NormPoint) => 4 * [p.x, ...p.skips].reduce((n, t) => n + numel(t.shape), 0);
+const bytesOf = (p: NormPoint) => [p.x, ...p.skips].reduce((n, t) => n + numel(t.shape) * bytesPerElement(t.raw.dtype), 0);
 
 /** Moves a waiting tile's tensors to host memory (their GPU buffers return to the pool). */
 async function offload(w: Waiting): Promise<void> {
   const { point } = w;
-  const host = async (t: Tensor): Promise<HostTensor> => ({ data: await t.data(), shape: t.shape });
+  const host = async (t: Tensor): Promise<HostTensor> => ({ data: await t.gpu.readStored(t.raw), shape: t.shape, dtype: t.raw.dtype ?? 'f32' });
   w.host = { x: await host(point.x), skips: await Promise.all(point.skips.map(host)) };
   point.x.dispose();
   point.skips.forEach((t) => t.dispose());
@@ -237,17 +245,18 @@ async function offload(w: Waiting): Promise<void> {
 function restore(gpu: Gpu, w: Waiting): Tensor {
   const { point, host } = w;
   if (!host) return point.x;
-  host.skips.forEach((t, i) => (point.skips[i] = Tensor.from(gpu, t.data, t.shape)));
+  const back = (t: HostTensor) => new Tensor(gpu, gpu.upload(t.data, t.shape, 'waiting tile', t.dtype));
+  host.skips.forEach((t, i) => (point.skips[i] = back(t)));
   w.host = null;
-  return Tensor.from(gpu, host.x.data, host.x.shape);
+  return back(host.x);
 }
 
-async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, tile: number | undefined, halo: number, opts: TileOptions): Promise<Image> {
+async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, tile: number | undefined, halo: number, dtype: Dtype, opts: TileOptions): Promise<Image> {
   if (!net.plan) throw new GpuMemoryError(`tiled inference: a ${img.width}×${img.height} image needs tiles, and this network does not expose its rows (plan)`);
   const { rows, ctx } = net.plan({ style: opts.style });
   const waiting: (Waiting | null)[] = [];
   try {
-    const { layers, maxSide } = await probe(gpu, rows, ctx);
+    const { layers, maxSide } = await probe(gpu, rows, ctx, dtype);
     // The largest core (a multiple of 4) whose tile, halo included, fits; never larger than the image needs.
     const core = tile ?? Math.min(Math.ceil(Math.max(img.width, img.height) / 4) * 4, Math.floor((maxSide - 2 * halo) / 4) * 4);
     if (core < 4) throw new GpuMemoryError(`tiled inference: even a tile of 4 px plus its ${halo}-px halo needs tensors beyond this device's limit (${maxSide}-px tiles at most)`);
@@ -264,7 +273,7 @@ async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, tile: number | 
         const t = tiles[i];
         let r: IteratorResult<NormPoint, Tensor>;
         if (k === 0) {
-          const input = imageToTensor(gpu, cropImage(img, t.x0, t.y0, t.w, t.h));
+          const input = inputOf(gpu, cropImage(img, t.x0, t.y0, t.w, t.h), dtype);
           const it = walk(rows, input, ctx, true);
           waiting[i] = { it, input, point: null as unknown as NormPoint, host: null };
           r = noGrad(() => it.next());
@@ -349,14 +358,15 @@ export async function runImageNetwork(gpu: Gpu, net: ImageNetwork, img: Image, o
   const halo = opts.halo ?? 64;
   if (opts.tile !== undefined && !(Number.isInteger(opts.tile) && opts.tile >= 4 && opts.tile % 4 === 0)) throw new Error(`tiled inference: tile must be a multiple of 4 (≥ 4), got ${opts.tile}`);
   if (!(Number.isInteger(halo) && halo >= 0 && halo % 4 === 0)) throw new Error(`tiled inference: halo must be a multiple of 4, got ${halo}`);
+  const dtype = pickPrecision(gpu, opts.precision, 'stylize');
   let result: Image | null = null;
   if (!opts.tile) {
     try {
-      result = await runWhole(gpu, net, padded, opts.style);
+      result = await runWhole(gpu, net, padded, dtype, opts.style);
     } catch (e) {
       if (!(e instanceof GpuMemoryError)) throw e;
     }
   }
-  result ??= await runTiles(gpu, net, padded, opts.tile, halo, opts);
+  result ??= await runTiles(gpu, net, padded, opts.tile, halo, dtype, opts);
   return result.width === img.width && result.height === img.height ? result : cropImage(result, 0, 0, img.width, img.height);
 }

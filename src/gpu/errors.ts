@@ -18,6 +18,11 @@ export class ShapeError extends Error {
   override name = 'ShapeError';
 }
 
+/** A tensor of the wrong storage type for an op (an f16 tensor where a gradient would be recorded). */
+export class DtypeError extends Error {
+  override name = 'DtypeError';
+}
+
 /** WGSL compilation, pipeline validation or command validation failure, naming the kernel(s). */
 export class KernelError extends Error {
   override name = 'KernelError';

@@ -3,16 +3,30 @@
 // offsets or restating sizes by hand.
 import { WgslReflect } from 'wgsl_reflect/wgsl_reflect.module.js';
 
-/** A float32, contiguous, row-major (NCHW) array on the GPU: what kernels consume and produce. */
+/** How a tensor's elements are stored: float32, or IEEE binary16 (inference only; kernels compute in f32, f16.ts). */
+export type Dtype = 'f32' | 'f16';
+
+/** A contiguous, row-major (NCHW) array on the GPU, float32 unless `dtype` says f16: what kernels consume and produce. */
 export interface RawTensor {
   readonly buffer: GPUBuffer;
   readonly shape: readonly number[];
+  readonly dtype?: Dtype;
 }
 
 /** A dispatch's binding: a tensor or buffer for storage, a plain object for a uniform struct. */
 export type Binding = RawTensor | GPUBuffer | Record<string, number | readonly number[]>;
 
 export const numel = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
+
+/** The dtype of an op's output: f16 when any activation input is stored in f16 (f32 parameters mix in freely). */
+export const dtypeOf = (...ts: readonly RawTensor[]): Dtype => (ts.some((t) => t.dtype === 'f16') ? 'f16' : 'f32');
+
+export const bytesPerElement = (dtype: Dtype = 'f32'): number => (dtype === 'f16' ? 2 : 4);
+
+/** The bytes a tensor's buffer binds: its elements, rounded up to whole words (storage bindings), at least 4. */
+export function storageBytes(n: number, dtype: Dtype = 'f32'): number {
+  return Math.max(4, Math.ceil((n * bytesPerElement(dtype)) / 4) * 4);
+}
 
 export interface UniformField {
   offset: number;
@@ -110,7 +124,7 @@ export function resolveBindings(k: Kernel, bindings: Record<string, Binding>): {
     else {
       const t = v as RawTensor | GPUBuffer;
       const buffer = 'buffer' in t ? t.buffer : t;
-      storage.set(name, { buffer, size: 'shape' in t ? Math.max(4, numel(t.shape) * 4) : buffer.size });
+      storage.set(name, { buffer, size: 'shape' in t ? storageBytes(numel(t.shape), t.dtype) : buffer.size });
     }
   }
   for (const name of Object.keys(bindings)) {

@@ -5,7 +5,8 @@ import { acquireDevice, adapterTraits, type DeviceOptions } from './device.js';
 import { ErrorChecks, GpuMemoryError, fmtShape } from './errors.js';
 import { BindGroups } from './bind-groups.js';
 import { Captures, type Submission } from './capture.js';
-import { numel, resolveBindings, type Binding, type Kernel, type RawTensor } from './kernel.js';
+import { f16Variant, fromF16, halfBindings, uploadBytes } from './f16.js';
+import { bytesPerElement, numel, resolveBindings, storageBytes, type Binding, type Dtype, type Kernel, type RawTensor } from './kernel.js';
 import { BufferPool, type PoolStats } from './pool.js';
 import { Pipelines } from './pipelines.js';
 import { Profiler, type ProfileRecord } from './profiler.js';
@@ -89,34 +90,37 @@ export class Gpu {
 
   // ---- memory -------------------------------------------------------------------------------------
 
-  /** An uninitialised tensor from the pool. */
-  empty(shape: readonly number[], what = 'tensor'): RawTensor {
+  /** An uninitialised tensor from the pool; f16 (2 bytes an element) needs the device's 'shader-f16'. */
+  empty(shape: readonly number[], what = 'tensor', dtype: Dtype = 'f32'): RawTensor {
     this.errors.alive();
     for (const d of shape) {
       if (!Number.isInteger(d) || d < 0) throw new Error(`${what}: invalid shape ${fmtShape(shape)}`);
     }
-    return { buffer: this.pool.acquire(Math.max(4, numel(shape) * 4), STORAGE(), `${what} ${fmtShape(shape)}`), shape: [...shape] };
+    if (dtype === 'f16' && !this.features.has('shader-f16')) throw new Error(`${what}: an f16 tensor needs the adapter's 'shader-f16' feature, which this adapter does not have`);
+    const buffer = this.pool.acquire(storageBytes(numel(shape), dtype), STORAGE(), `${what} ${fmtShape(shape)}${dtype === 'f16' ? ' f16' : ''}`);
+    return dtype === 'f16' ? { buffer, shape: [...shape], dtype } : { buffer, shape: [...shape] };
   }
 
-  zeros(shape: readonly number[], what = 'tensor'): RawTensor {
-    const t = this.empty(shape, what);
+  zeros(shape: readonly number[], what = 'tensor', dtype: Dtype = 'f32'): RawTensor {
+    const t = this.empty(shape, what, dtype);
     this.enc().clearBuffer(t.buffer, 0, t.buffer.size);
     this.capture.recording?.clear(t.buffer, t.buffer.size);
     return t;
   }
 
-  /** A tensor with this data; a Uint32Array is written as raw 32-bit words (index tables of kernels). Every upload
-   *  goes through here, so that a capture records it. */
-  upload(data: ArrayLike<number> | Uint32Array, shape: readonly number[], what = 'tensor'): RawTensor {
+  /** A tensor with this data; a Uint32Array is written as raw 32-bit words (index tables of kernels). With dtype
+   *  f16 the values are rounded to binary16 (to nearest, ties to even), or taken as binary16 bits from a Uint16Array.
+   *  Every upload goes through here, so that a capture records it. */
+  upload(data: ArrayLike<number> | Uint32Array | Uint16Array, shape: readonly number[], what = 'tensor', dtype: Dtype = 'f32'): RawTensor {
     const n = numel(shape);
     if (data.length !== n) throw new Error(`${what}: ${data.length} values for shape ${fmtShape(shape)} (${n} elements)`);
-    const t = this.empty(shape, what);
-    const f = data instanceof Float32Array || data instanceof Uint32Array ? data : Float32Array.from(data);
+    const t = this.empty(shape, what, dtype);
+    const bytes = uploadBytes(data, dtype);
     // writeBuffer runs before the pending commands are submitted; the buffer came from the free pool, so
     // nothing recorded yet reads its previous content.
     if (n > 0) {
-      this.device.queue.writeBuffer(t.buffer, 0, f.buffer, f.byteOffset, n * 4);
-      this.capture.recording?.upload(t.buffer, new Uint8Array(f.buffer, f.byteOffset, n * 4));
+      this.device.queue.writeBuffer(t.buffer, 0, bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      this.capture.recording?.upload(t.buffer, bytes);
     }
     return t;
   }
@@ -128,8 +132,8 @@ export class Gpu {
     if (this.capture.recording) throw new Error('Gpu.write: not while capturing (write inputs before each replay instead)');
     // Commands recorded before may read the old data: submit them first (queue order keeps them before the write).
     this.flush();
-    const f = data instanceof Float32Array ? data : Float32Array.from(data);
-    if (n > 0) this.device.queue.writeBuffer(t.buffer, 0, f.buffer, f.byteOffset, n * 4);
+    const bytes = uploadBytes(data, t.dtype ?? 'f32');
+    if (n > 0) this.device.queue.writeBuffer(t.buffer, 0, bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
   /** Returns the buffer to the pool once the commands recorded so far are submitted. */
@@ -138,7 +142,10 @@ export class Gpu {
     if (this.rec.empty) this.pool.recycle();
   }
 
-  copy(src: RawTensor, dst: RawTensor, bytes = numel(src.shape) * 4): void {
+  copy(src: RawTensor, dst: RawTensor, bytes = numel(src.shape) * bytesPerElement(src.dtype)): void {
+    if ((src.dtype ?? 'f32') !== (dst.dtype ?? 'f32')) throw new Error(`Gpu.copy: ${src.dtype ?? 'f32'} ${fmtShape(src.shape)} into ${dst.dtype ?? 'f32'} ${fmtShape(dst.shape)} (a copy does not convert)`);
+    // Copies move whole words: an odd number of f16 elements takes the buffer's padding along.
+    bytes = Math.ceil(bytes / 4) * 4;
     this.enc().copyBufferToBuffer(src.buffer, 0, dst.buffer, 0, bytes);
     this.capture.recording?.copy(src.buffer, dst.buffer, bytes);
   }
@@ -189,6 +196,9 @@ export class Gpu {
 
   /** Records one dispatch. Bindings by WGSL name: tensors for storage, plain objects for uniform structs. */
   dispatch(k: Kernel, bindings: Record<string, Binding>, workgroups: readonly number[], constants?: Record<string, number>): void {
+    // Tensors stored in f16 are bound to the kernel's f16 variant for those bindings (f16.ts), derived once.
+    const half = halfBindings(bindings);
+    if (half.length) k = f16Variant(k, half);
     const pipe = this.pipeline(k, constants);
     const { storage, uniform } = resolveBindings(k, bindings);
     const [x, y = 1, z = 1] = workgroups;
@@ -262,18 +272,27 @@ export class Gpu {
     await this.errors.check();
   }
 
-  /** Reads a tensor back to the CPU. */
+  /** Reads a tensor back to the CPU as float32 (f16 tensors converted). */
   async read(t: RawTensor): Promise<Float32Array> {
+    const r = await this.readStored(t);
+    return r instanceof Uint16Array ? fromF16(r) : r;
+  }
+
+  /** Reads a tensor back as stored: float32, or an f16 tensor's binary16 bits (half the host memory). */
+  async readStored(t: RawTensor): Promise<Float32Array | Uint16Array> {
     if (this.capture.capturing) throw new Error('Gpu.read: not while capturing (a readback is not part of a replayable sequence)');
-    const bytes = numel(t.shape) * 4;
-    if (bytes === 0) return new Float32Array(0);
+    const n = numel(t.shape);
+    const half = t.dtype === 'f16';
+    const bytes = storageBytes(n, t.dtype);
+    if (n === 0) return half ? new Uint16Array(0) : new Float32Array(0);
     const staging = this.device.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: 'readback' });
     this.enc().copyBufferToBuffer(t.buffer, 0, staging, 0, bytes);
     this.flush();
     try {
       await this.errors.race(staging.mapAsync(GPUMapMode.READ));
       await this.errors.check();
-      return new Float32Array(staging.getMappedRange().slice(0));
+      const data = staging.getMappedRange().slice(0);
+      return half ? new Uint16Array(data, 0, n) : new Float32Array(data);
     } finally {
       staging.destroy();
     }

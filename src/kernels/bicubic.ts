@@ -81,7 +81,7 @@ export function resampleAxis(gpu: Gpu, x: RawTensor, axis: 2 | 3, m: ResampleMat
   const lin = axis === 2 ? H : W;
   if (lin !== m.inSize) throw new Error(`resample1d: matrix for length ${m.inSize} applied to a dimension of ${lin} (x [${x.shape.join(',')}])`);
   const shape = axis === 2 ? [N, C, m.outSize, W] : [N, C, H, m.outSize];
-  const y = gpu.empty(shape, what);
+  const y = gpu.empty(shape, what, x.dtype);
   const n = numel(shape);
   const p = { n, lin, lout: m.outSize, inner: axis === 2 ? W : 1, taps: m.taps, round: round ? 1 : 0 };
   gpu.dispatch(resampleK, { p, x, idx: m.idx, w: m.w, y }, gpu.grid(resampleK, n));
@@ -99,7 +99,7 @@ export function resampleSeparable(gpu: Gpu, x: RawTensor, passes: readonly { axi
     cur = next;
   }
   if (cur === x) {
-    const y = gpu.empty(x.shape, `${what} output`);
+    const y = gpu.empty(x.shape, `${what} output`, x.dtype);
     gpu.copy(x, y);
     return y;
   }

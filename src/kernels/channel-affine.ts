@@ -58,7 +58,7 @@ export function channelAffineForward(gpu: Gpu, x: RawTensor, scale: readonly num
   const [N, Ci] = x.shape;
   const Co = src.length;
   const S = numel(x.shape.slice(2));
-  const y = gpu.empty([N, Co, ...x.shape.slice(2)], 'channelAffine output');
+  const y = gpu.empty([N, Co, ...x.shape.slice(2)], 'channelAffine output', x.dtype);
   const sc = gpu.upload([...scale, ...shift], [2 * Co], 'channelAffine scale/shift');
   const si = uploadU32(gpu, src, 'channelAffine channels');
   const n = numel(y.shape);

@@ -10,7 +10,7 @@
 // It is a GEMM [Ca × R]·[R × Cb·kH·kW] with R = N·Ha·Wa. Each invocation owns a register tile of TA rows
 // (a; the same for the whole workgroup, so A loads are uniform) × TQ columns (flattened b, kh, kw) and
 // walks the pixels of one chunk of R; chunks run in parallel workgroups and a second kernel sums them.
-import { kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
+import { kernel, numel, type Dtype, type Gpu, type RawTensor } from '../gpu/index.js';
 
 const repack = kernel('conv2d.repack_weight', /* wgsl */ `
 struct P { n: u32, O: u32, KK: u32, so: u32, si: u32, Kp: u32, flip: u32 }
@@ -34,11 +34,11 @@ export type WeightLayout = 'OIHW' | 'IOHW' | 'IOHW-flipped';
 /** A weight with output channels O and input channels I (OIHW: w [O, I, kH, kW]; IOHW: w [I, O, kH, kW];
  *  IOHW-flipped: IOHW rotated by 180° in (kH, kW)) repacked to [I·kH·kW, Kp]: the output channels of one tap
  *  contiguous, zero-padded to Kp ≥ O. */
-export function repackWeight(gpu: Gpu, w: RawTensor, layout: WeightLayout, Kp: number, what: string): RawTensor {
+export function repackWeight(gpu: Gpu, w: RawTensor, layout: WeightLayout, Kp: number, what: string, dtype: Dtype = 'f32'): RawTensor {
   const [d0, d1, kH, kW] = w.shape;
   const [O, I] = layout === 'OIHW' ? [d0, d1] : [d1, d0];
   const KK = kH * kW;
-  const wt = gpu.empty([I * KK, Kp], `${what} repacked weight`);
+  const wt = gpu.empty([I * KK, Kp], `${what} repacked weight`, dtype);
   const n = numel(wt.shape);
   const [so, si] = layout === 'OIHW' ? [I * KK, KK] : [KK, O * KK];
   gpu.dispatch(repack, { p: { n, O, KK, so, si, Kp, flip: layout === 'IOHW-flipped' ? 1 : 0 }, w, wt }, gpu.grid(repack, n));

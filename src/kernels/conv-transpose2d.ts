@@ -119,7 +119,7 @@ export function convTranspose2dForward(
   const [N, C, H, W] = x.shape;
   const [, K, KH, KW] = w.shape;
   const [OH, OW] = out;
-  if (N * K * OH * OW === 0 || C === 0) return gpu.zeros([N, K, OH, OW], `${what} output`);
+  if (N * K * OH * OW === 0 || C === 0) return gpu.zeros([N, K, OH, OW], `${what} output`, x.dtype);
   if (stride === 1 && padding < KH && padding < KW && OH === H + KH - 1 - 2 * padding && OW === W + KW - 1 - 2 * padding) {
     // Stride 1: a plain correlation with the kernel rotated by 180° and padding k − 1 − p (as jax does it).
     return conv2dForward(gpu, x, w, b, 1, [KH - 1 - padding, KW - 1 - padding], what, 'IOHW-flipped');
@@ -127,13 +127,13 @@ export function convTranspose2dForward(
   const tv = K <= 4 ? 1 : TV;
   const coTiles = Math.ceil(K / (4 * tv));
   const Kv = coTiles * tv;
-  const wt = repackWeight(gpu, w, 'IOHW', Kv * 4, what);
+  const wt = repackWeight(gpu, w, 'IOHW', Kv * 4, what, x.dtype);
   const rowsPP = Math.ceil(OH / stride);
   const tilesPR = Math.ceil(Math.ceil(OW / stride) / TP);
   const wg = gpu.tileWorkgroup;
   const groupsPP = Math.ceil((rowsPP * tilesPR) / wg);
   const grid = gpu.fold(stride * stride * groupsPP, what, N * coTiles);
-  const y = gpu.empty([N, K, OH, OW], `${what} output`);
+  const y = gpu.empty([N, K, OH, OW], `${what} output`, x.dtype);
   gpu.dispatch(
     forward,
     {

@@ -117,7 +117,7 @@ export function conv2dForward(
   const [padH, padW] = typeof padding === 'number' ? [padding, padding] : padding;
   const OH = convOutSize(H, KH, stride, padH);
   const OW = convOutSize(W, KW, stride, padW);
-  if (N * K * OH * OW === 0 || C === 0) return gpu.zeros([N, K, OH, OW], `${what} output`);
+  if (N * K * OH * OW === 0 || C === 0) return gpu.zeros([N, K, OH, OW], `${what} output`, x.dtype);
   // Pixels per invocation: as many as fit the window (TP − 1)·s + 1 ≤ MAXWIN; kernel columns per window pass.
   // With one vec4 of output channels (the 3-channel output convs) twice the pixels keep the register tile
   // (measured on lavapipe: 9×9 64→3 @96² 161 → 130 ms).
@@ -126,11 +126,12 @@ export function conv2dForward(
   const tv = K <= 4 ? 1 : TV;
   const coTiles = Math.ceil(K / (4 * tv));
   const Kv = coTiles * tv;
-  const wt = repackWeight(gpu, w, layout, Kv * 4, what);
+  // In f16 the repacked weight is f16 too: half the bytes every tap loads.
+  const wt = repackWeight(gpu, w, layout, Kv * 4, what, x.dtype);
   const tilesW = Math.ceil(OW / tp);
   const wg = gpu.tileWorkgroup;
   const grid = gpu.fold(Math.ceil((OH * tilesW) / wg), what, N * coTiles);
-  const y = gpu.empty([N, K, OH, OW], `${what} output`);
+  const y = gpu.empty([N, K, OH, OW], `${what} output`, x.dtype);
   gpu.dispatch(
     forward,
     { p: { C, H, W, K, OH, OW, padH, padW, tilesW, coTiles, Kv, hasBias: b ? 1 : 0 }, x, wt, b: b ?? x, y },

@@ -1,7 +1,7 @@
 // Elementwise ops: unary activations and affine scalar ops, same-shape binary ops, in-place accumulation.
 // Each unary op is one expression of x (with p.a, p.b as scalar parameters) and one of its derivative
 // in terms of x, y = f(x) and dy; a kernel is generated per op from that pair.
-import { kernel, numel, type Gpu, type Kernel, type RawTensor } from '../gpu/index.js';
+import { dtypeOf, kernel, numel, type Dtype, type Gpu, type Kernel, type RawTensor } from '../gpu/index.js';
 
 const HEAD = /* wgsl */ `
 struct P { n: u32, a: f32, b: f32 }
@@ -45,9 +45,10 @@ const unaryK = Object.fromEntries(Object.entries(UNARY).map(([op, e]) => [op, un
   { fwd: Kernel; bwd: Kernel }
 >;
 
-export function unaryForward(gpu: Gpu, op: UnaryOp, x: RawTensor, a = 0, b = 0): RawTensor {
+/** y = op(x), stored in x's dtype unless `dtype` is given (affine with a = 1, b = 0 is then a conversion). */
+export function unaryForward(gpu: Gpu, op: UnaryOp, x: RawTensor, a = 0, b = 0, dtype: Dtype = dtypeOf(x)): RawTensor {
   const n = numel(x.shape);
-  const y = gpu.empty(x.shape, `${op} output`);
+  const y = gpu.empty(x.shape, `${op} output`, dtype);
   const k = unaryK[op].fwd;
   gpu.dispatch(k, { p: { n, a, b }, x_: x, y_: y }, gpu.grid(k, n));
   return y;
@@ -88,14 +89,14 @@ const fill = kernel('fill.forward', `${HEAD}
 /** a·u + b·v (add: a = b = 1; sub: a = 1, b = −1). */
 export function linComb(gpu: Gpu, u: RawTensor, v: RawTensor, a: number, b: number): RawTensor {
   const n = numel(u.shape);
-  const y = gpu.empty(u.shape, 'lincomb output');
+  const y = gpu.empty(u.shape, 'lincomb output', dtypeOf(u, v));
   gpu.dispatch(lincomb, { p: { n, a, b }, u, v, y }, gpu.grid(lincomb, n));
   return y;
 }
 
 export function mulForward(gpu: Gpu, u: RawTensor, v: RawTensor): RawTensor {
   const n = numel(u.shape);
-  const y = gpu.empty(u.shape, 'mul output');
+  const y = gpu.empty(u.shape, 'mul output', dtypeOf(u, v));
   gpu.dispatch(product, { p: { n, a: 0, b: 0 }, u, v, y }, gpu.grid(product, n));
   return y;
 }

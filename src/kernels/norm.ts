@@ -279,7 +279,7 @@ export function updateRunningStats(gpu: Gpu, rm: RawTensor, rv: RawTensor, mean:
 
 /** y = (x − mean)·scale + bias per group. */
 export function normApply(gpu: Gpu, x: RawTensor, coef: RawTensor, q: Groups, what: string): RawTensor {
-  const y = gpu.empty(x.shape, `${what} output`);
+  const y = gpu.empty(x.shape, `${what} output`, x.dtype);
   const { planes, wg } = elemGrid(gpu, applyK, x.shape, q);
   gpu.dispatch(applyK, { p: { planes, hw: q.hw, G: q.G }, x, coef, y }, wg);
   return y;

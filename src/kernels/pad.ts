@@ -94,7 +94,7 @@ function uniforms(n: number, xShape: readonly number[], yShape: readonly number[
 /** x [N,C,H,W] → [N,C,H+top+bottom,W+left+right]; requires each pad < the padded dimension. */
 export function reflectionPad2dForward(gpu: Gpu, x: RawTensor, pad: Sides): RawTensor {
   const [N, C, H, W] = x.shape;
-  const y = gpu.empty([N, C, H + pad[2] + pad[3], W + pad[0] + pad[1]], 'reflectionPad2d output');
+  const y = gpu.empty([N, C, H + pad[2] + pad[3], W + pad[0] + pad[1]], 'reflectionPad2d output', x.dtype);
   const n = numel(y.shape);
   gpu.dispatch(padForward, { p: uniforms(n, x.shape, y.shape, pad), x, y }, gpu.grid(padForward, n));
   return y;
@@ -110,7 +110,7 @@ export function reflectionPad2dBackward(gpu: Gpu, xShape: readonly number[], dy:
 /** x [N,C,H,W] → [N,C,H−top−bottom,W−left−right]. */
 export function centerCrop2dForward(gpu: Gpu, x: RawTensor, crop: Sides): RawTensor {
   const [N, C, H, W] = x.shape;
-  const y = gpu.empty([N, C, H - crop[2] - crop[3], W - crop[0] - crop[1]], 'centerCrop2d output');
+  const y = gpu.empty([N, C, H - crop[2] - crop[3], W - crop[0] - crop[1]], 'centerCrop2d output', x.dtype);
   const n = numel(y.shape);
   gpu.dispatch(cropForward, { p: uniforms(n, x.shape, y.shape, crop), x, y }, gpu.grid(cropForward, n));
   return y;

@@ -1,5 +1,5 @@
 // Nearest-neighbour upsampling and concatenation. Backward passes are gathers (no atomics).
-import { kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
+import { dtypeOf, kernel, numel, type Gpu, type RawTensor } from '../gpu/index.js';
 
 const ARGS = '@builtin(global_invocation_id) g: vec3u, @builtin(num_workgroups) nw: vec3u';
 
@@ -46,7 +46,7 @@ const upBackward = kernel('upsampleNearest2d.backward', `${UP_HEAD}
 
 export function upsampleNearest2dForward(gpu: Gpu, x: RawTensor, scale: number): RawTensor {
   const [N, C, H, W] = x.shape;
-  const y = gpu.empty([N, C, H * scale, W * scale], 'upsampleNearest2d output');
+  const y = gpu.empty([N, C, H * scale, W * scale], 'upsampleNearest2d output', x.dtype);
   const n = numel(y.shape);
   gpu.dispatch(upForward, { p: { n, H, W, s: scale }, x, y }, gpu.grid(upForward, n));
   return y;
@@ -94,7 +94,7 @@ const extractK = kernel('concat.backward', `${SLICE_HEAD}
 export function concatForward(gpu: Gpu, xs: readonly RawTensor[], dim: number): RawTensor {
   const shape = [...xs[0].shape];
   shape[dim] = xs.reduce((a, x) => a + x.shape[dim], 0);
-  const y = gpu.empty(shape, 'concat output');
+  const y = gpu.empty(shape, 'concat output', dtypeOf(...xs));
   const inner = numel(shape.slice(dim + 1));
   const stride = shape[dim] * inner;
   let offset = 0;

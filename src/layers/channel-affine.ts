@@ -1,8 +1,8 @@
 // Differentiable per-channel affine map with an optional channel gather, and the named input preprocessings
 // of the pretrained loss networks built on it. Every network in this project takes RGB in 0..255.
-import { record, type Tensor } from '../autograd/tensor.js';
+import type { Tensor } from '../autograd/tensor.js';
 import { channelAffineBackward, channelAffineForward } from '../kernels/channel-affine.js';
-import { check } from './check.js';
+import { check, recordOp } from './check.js';
 
 /**
  * y[n,c] = scale[c] · x[n, perm[c]] + shift[c] for x [N, C, ...] (any trailing dims). `perm` defaults to the
@@ -30,7 +30,7 @@ export function channelAffine(x: Tensor, scale: readonly number[], shift: readon
   check(finite, op, 'scale and shift must be finite numbers', named);
   const gpu = x.gpu;
   const y = channelAffineForward(gpu, x.raw, scale, shift, src);
-  return record(op, [x], y, (dy) => [channelAffineBackward(gpu, x.shape, dy, scale, src)]);
+  return recordOp(op, [x], y, (dy) => [channelAffineBackward(gpu, x.shape, dy, scale, src)]);
 }
 
 // ---- input preprocessing of pretrained networks ---------------------------------------------------------

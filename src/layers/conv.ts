@@ -1,7 +1,7 @@
 // Differentiable 2-D convolution and transposed convolution, and their PyTorch-style modules.
 // The two ops are each other's input gradient (as in burn and jax): conv2d's dx is a transposed
 // convolution of dy with the same weight, convTranspose2d's dx is a conv2d of dy with the same weight.
-import { record, type Tensor } from '../autograd/tensor.js';
+import type { Tensor } from '../autograd/tensor.js';
 import type { Gpu, RawTensor } from '../gpu/index.js';
 import { conv2dBackwardBias, conv2dBackwardWeight, conv2dForward } from '../kernels/conv2d.js';
 import {
@@ -10,7 +10,7 @@ import {
   convTranspose2dForward,
   convTransposeOutSize,
 } from '../kernels/conv-transpose2d.js';
-import { check } from './check.js';
+import { check, recordOp } from './check.js';
 import { Module } from './module.js';
 
 export interface Conv2dOpts {
@@ -53,7 +53,7 @@ export function conv2d(x: Tensor, w: Tensor, b: Tensor | null, opts: Conv2dOpts 
   const gpu = x.gpu;
   const y = conv2dForward(gpu, x.raw, w.raw, b?.raw ?? null, stride, padding);
   const inputs = b ? [x, w, b] : [x, w];
-  return record(op, inputs, y, (dy, needs) => {
+  return recordOp(op, inputs, y, (dy, needs) => {
     const g: (RawTensor | null)[] = [null, null, null];
     if (needs[0]) g[0] = convTranspose2dForward(gpu, dy, w.raw, null, stride, padding, [H, W], 'conv2d input grad');
     if (needs[1]) g[1] = conv2dBackwardWeight(gpu, x.raw, dy, kH, kW, stride, padding);
@@ -84,7 +84,7 @@ export function convTranspose2d(x: Tensor, w: Tensor, b: Tensor | null, opts: Co
   const gpu = x.gpu;
   const y = convTranspose2dForward(gpu, x.raw, w.raw, b?.raw ?? null, stride, padding, [OH, OW]);
   const inputs = b ? [x, w, b] : [x, w];
-  return record(op, inputs, y, (dy, needs) => {
+  return recordOp(op, inputs, y, (dy, needs) => {
     const g: (RawTensor | null)[] = [null, null, null];
     // conv2d of dy [N, Cout, OH, OW] with w read as OIHW [Cin, Cout, kH, kW] has exactly x's size, as outputPadding < stride.
     if (needs[0]) g[0] = conv2dForward(gpu, dy, w.raw, null, stride, padding, 'convTranspose2d input grad');

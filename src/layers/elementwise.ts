@@ -1,13 +1,13 @@
-// Differentiable elementwise ops: activations, scalar affine ops, add/sub/mul of same-shape tensors.
-import { record, type Tensor } from '../autograd/tensor.js';
+// Differentiable elementwise ops: activations, scalar affine ops, add/sub/mul of same-shape tensors; cast (f32 ↔ f16).
+import type { Tensor } from '../autograd/tensor.js';
 import { linComb, mulForward, unaryBackward, unaryForward, type UnaryOp } from '../kernels/elementwise.js';
-import { checkSame } from './check.js';
-import type { RawTensor } from '../gpu/index.js';
+import { dtypeOf, type Dtype, type RawTensor } from '../gpu/index.js';
+import { checkSame, recordOp } from './check.js';
 
 function unary(op: UnaryOp, x: Tensor, a = 0, b = 0): Tensor {
   const gpu = x.gpu;
   const y = unaryForward(gpu, op, x.raw, a, b);
-  return record(op, [x], y, (dy) => [unaryBackward(gpu, op, x.raw, y, dy, a, b)]);
+  return recordOp(op, [x], y, (dy) => [unaryBackward(gpu, op, x.raw, y, dy, a, b)]);
 }
 
 export const relu = (x: Tensor): Tensor => unary('relu', x);
@@ -22,11 +22,20 @@ export const affine = (x: Tensor, a: number, b = 0): Tensor => unary('affine', x
 export const mulScalar = (x: Tensor, a: number): Tensor => unary('affine', x, a, 0);
 export const addScalar = (x: Tensor, b: number): Tensor => unary('affine', x, 1, b);
 
+/** x stored as `dtype` (to f16: rounded to nearest, ties to even); x itself when it already is. f16 is for inference. */
+export function cast(x: Tensor, dtype: Dtype): Tensor {
+  if ((x.raw.dtype ?? 'f32') === dtype) return x;
+  const gpu = x.gpu;
+  // 1·x + 0 is exact in f32: the conversion is the store into the output's dtype.
+  const y = unaryForward(gpu, 'affine', x.raw, 1, 0, dtype);
+  return recordOp('cast', [x], y, (dy) => [unaryForward(gpu, 'affine', dy, 1, 0, dtypeOf(x.raw))]);
+}
+
 function lin(op: string, u: Tensor, v: Tensor, a: number, b: number): Tensor {
   checkSame(op, { a: u, b: v });
   const gpu = u.gpu;
   const y = linComb(gpu, u.raw, v.raw, a, b);
-  return record(op, [u, v], y, (dy, needs) => [
+  return recordOp(op, [u, v], y, (dy, needs) => [
     needs[0] ? (a === 1 ? copyOf(u, dy) : scaleOf(u, dy, a)) : null,
     needs[1] ? (b === 1 ? copyOf(v, dy) : scaleOf(v, dy, b)) : null,
   ]);
@@ -50,5 +59,5 @@ export function mul(u: Tensor, v: Tensor): Tensor {
   checkSame('mul', { a: u, b: v });
   const gpu = u.gpu;
   const y = mulForward(gpu, u.raw, v.raw);
-  return record('mul', [u, v], y, (dy, needs) => [needs[0] ? mulForward(gpu, dy, v.raw) : null, needs[1] ? mulForward(gpu, dy, u.raw) : null]);
+  return recordOp('mul', [u, v], y, (dy, needs) => [needs[0] ? mulForward(gpu, dy, v.raw) : null, needs[1] ? mulForward(gpu, dy, u.raw) : null]);
 }

@@ -1,14 +1,14 @@
 // Scalar ([1]) losses. Weighting terms uses mulScalar from ./elementwise.js; summing them, add.
-import { record, type Tensor } from '../autograd/tensor.js';
+import type { Tensor } from '../autograd/tensor.js';
 import { mseBackward, mseForward, tvBackward, tvForward } from '../kernels/loss.js';
-import { checkRank, checkSame } from './check.js';
+import { checkRank, checkSame, recordOp } from './check.js';
 
 /** mean((a − b)²) over all elements, as PyTorch's MSELoss (reduction 'mean'); b may be a constant. */
 export function mseLoss(a: Tensor, b: Tensor): Tensor {
   checkSame('mseLoss', { a, b });
   const gpu = a.gpu;
   const y = mseForward(gpu, a.raw, b.raw);
-  return record('mseLoss', [a, b], y, (dy, needs) => [
+  return recordOp('mseLoss', [a, b], y, (dy, needs) => [
     needs[0] ? mseBackward(gpu, a.raw, b.raw, dy, 1) : null,
     needs[1] ? mseBackward(gpu, a.raw, b.raw, dy, -1) : null,
   ]);
@@ -22,5 +22,5 @@ export function totalVariation(x: Tensor): Tensor {
   checkRank('totalVariation', 'x', x, 4);
   const gpu = x.gpu;
   const y = tvForward(gpu, x.raw);
-  return record('totalVariation', [x], y, (dy) => [tvBackward(gpu, x.raw, dy)]);
+  return recordOp('totalVariation', [x], y, (dy) => [tvBackward(gpu, x.raw, dy)]);
 }

@@ -1,6 +1,6 @@
 // Batch norm and instance norm (PyTorch BatchNorm2d / InstanceNorm2d semantics), differentiable w.r.t.
 // input, weight and bias, and their modules.
-import { record, type Tensor } from '../autograd/tensor.js';
+import type { Tensor } from '../autograd/tensor.js';
 import type { Gpu, RawTensor } from '../gpu/index.js';
 import { axpyInPlace, fillTensor } from '../kernels/elementwise.js';
 import { mixRowsBackward, mixRowsForward } from '../kernels/mix-rows.js';
@@ -15,7 +15,7 @@ import {
   updateRunningStats,
   type Groups,
 } from '../kernels/norm.js';
-import { check, checkRank } from './check.js';
+import { check, checkRank, recordOp } from './check.js';
 import { Module } from './module.js';
 
 type Named = Record<string, Tensor>;
@@ -38,7 +38,7 @@ function normalize(op: string, x: Tensor, weight: Tensor | null, bias: Tensor | 
   const gpu = x.gpu;
   const y = normApply(gpu, x.raw, coef, q, op);
   const inputs = [x, ...(weight ? [weight] : []), ...(bias ? [bias] : [])];
-  return record(
+  return recordOp(
     op,
     inputs,
     y,
@@ -193,7 +193,7 @@ export function mixRows(p: Tensor, w: Tensor): Tensor {
   const op = 'mixRows';
   check(p.shape.length === 2 && w.shape.length === 1 && w.shape[0] === p.shape[0], op, 'p must be [S, C] and w [S]', { p, w });
   const gpu = p.gpu;
-  return record(op, [p], mixRowsForward(gpu, p.raw, w.raw), (dy) => [mixRowsBackward(gpu, dy, w.raw, p.shape[0])]);
+  return recordOp(op, [p], mixRowsForward(gpu, p.raw, w.raw), (dy) => [mixRowsBackward(gpu, dy, w.raw, p.shape[0])]);
 }
 
 /**

@@ -1,12 +1,13 @@
 // Differentiable reductions to a scalar ([1]): sum and mean over every element.
-import { record, type Tensor } from '../autograd/tensor.js';
+import type { Tensor } from '../autograd/tensor.js';
+import { recordOp } from './check.js';
 import { sumBackward, sumForward } from '../kernels/reduce.js';
 
 function reduce(op: string, x: Tensor, scale: number): Tensor {
   const gpu = x.gpu;
   const shape = x.shape;
   const y = sumForward(gpu, x.raw, scale);
-  return record(op, [x], y, (dy) => [sumBackward(gpu, dy, shape, scale)]);
+  return recordOp(op, [x], y, (dy) => [sumBackward(gpu, dy, shape, scale)]);
 }
 
 /** Σ x over all elements, shape [1]. */

@@ -1,7 +1,7 @@
 // reshape: the same elements under another shape (a copy, so every tensor owns its buffer).
-import { record, type Tensor } from '../autograd/tensor.js';
+import type { Tensor } from '../autograd/tensor.js';
 import { numel } from '../gpu/index.js';
-import { check } from './check.js';
+import { check, recordOp } from './check.js';
 
 /** One dimension may be −1 (inferred). */
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
@@ -12,9 +12,9 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
     shape: shape as number[],
   });
   const gpu = x.gpu;
-  const y = gpu.empty(to, 'reshape output');
+  const y = gpu.empty(to, 'reshape output', x.raw.dtype);
   gpu.copy(x.raw, y);
-  return record('reshape', [x], y, (dy) => {
+  return recordOp('reshape', [x], y, (dy) => {
     const dx = gpu.empty(x.shape, 'reshape dx');
     gpu.copy(dy, dx);
     return [dx];

@@ -3,11 +3,11 @@
 // Both are linear, so they are differentiable: the gradient is the resampling by the transposed matrices (a
 // gather too). With `uint8` (MATLAB's rounding to uint8 after each pass) the output is piecewise constant in x:
 // it records no gradient (the result is a constant, like an image read from a file).
-import { Tensor, record } from '../autograd/tensor.js';
+import { Tensor } from '../autograd/tensor.js';
 import { ShapeError } from '../gpu/errors.js';
 import { gaussianContributions, imresizePlan, type ImresizeOptions, type ResizeTarget } from '../io/bicubic.js';
 import { resampleSeparable, type ResampleSpec } from '../kernels/bicubic.js';
-import { check, checkRank } from './check.js';
+import { check, checkRank, recordOp } from './check.js';
 
 type Pass = { axis: 2 | 3; m: ResampleSpec };
 
@@ -40,7 +40,7 @@ function separable(op: string, x: Tensor, passes: Pass[], round: boolean): Tenso
   const gpu = x.gpu;
   const y = resampleSeparable(gpu, x.raw, passes, round, op);
   if (round) return new Tensor(gpu, y);
-  return record(op, [x], y, (dy) => [
+  return recordOp(op, [x], y, (dy) => [
     resampleSeparable(
       gpu,
       dy,

@@ -1,11 +1,11 @@
 // Differentiable spatial ops on NCHW tensors: reflection padding, cropping, nearest upsampling, max and
 // global average pooling, concatenation; and parameter-free module wrappers for them.
-import { record, type Tensor } from '../autograd/tensor.js';
+import type { Tensor } from '../autograd/tensor.js';
 import { ShapeError } from '../gpu/errors.js';
 import { centerCrop2dBackward, centerCrop2dForward, reflectionPad2dBackward, reflectionPad2dForward, type Sides } from '../kernels/pad.js';
 import { avgPool2dGlobalBackward, avgPool2dGlobalForward, maxPool2dBackward, maxPool2dForward } from '../kernels/pool2d.js';
 import { concatForward, sliceAlong, upsampleNearest2dBackward, upsampleNearest2dForward } from '../kernels/spatial.js';
-import { check, checkRank } from './check.js';
+import { check, checkRank, recordOp } from './check.js';
 
 /** A number for all four sides, or [left, right, top, bottom] (PyTorch's padding tuple order). */
 export type SidesArg = number | readonly [number, number, number, number];
@@ -30,7 +30,7 @@ export function reflectionPad2d(x: Tensor, pad: SidesArg): Tensor {
   check(s[0] < W && s[1] < W && s[2] < H && s[3] < H, op, `pad ${fmtSides(s)} must be smaller than the input's width (left, right) and height (top, bottom)`, { x });
   const gpu = x.gpu;
   const y = reflectionPad2dForward(gpu, x.raw, s);
-  return record(op, [x], y, (dy) => [reflectionPad2dBackward(gpu, x.shape, dy, s)]);
+  return recordOp(op, [x], y, (dy) => [reflectionPad2dBackward(gpu, x.shape, dy, s)]);
 }
 
 /** Removes crop pixels from each side (the paper's residual blocks crop 2 per side on the identity path). */
@@ -42,7 +42,7 @@ export function centerCrop2d(x: Tensor, crop: SidesArg): Tensor {
   check(s[0] + s[1] < W && s[2] + s[3] < H, op, `crop ${fmtSides(s)} must leave at least one row and one column`, { x });
   const gpu = x.gpu;
   const y = centerCrop2dForward(gpu, x.raw, s);
-  return record(op, [x], y, (dy) => [centerCrop2dBackward(gpu, x.shape, dy, s)]);
+  return recordOp(op, [x], y, (dy) => [centerCrop2dBackward(gpu, x.shape, dy, s)]);
 }
 
 /** PyTorch F.interpolate(x, scale_factor=scale, mode='nearest') for an integer scale. */
@@ -52,7 +52,7 @@ export function upsampleNearest2d(x: Tensor, scale = 2): Tensor {
   if (!(Number.isInteger(scale) && scale >= 1)) throw new ShapeError(`${op}: scale must be a positive integer; got ${scale}`);
   const gpu = x.gpu;
   const y = upsampleNearest2dForward(gpu, x.raw, scale);
-  return record(op, [x], y, (dy) => [upsampleNearest2dBackward(gpu, x.shape, dy, scale)]);
+  return recordOp(op, [x], y, (dy) => [upsampleNearest2dBackward(gpu, x.shape, dy, scale)]);
 }
 
 export interface MaxPool2dOptions {
@@ -86,7 +86,7 @@ export function maxPool2d(x: Tensor, opts: MaxPool2dOptions): Tensor {
   const gpu = x.gpu;
   const geom = { kernelSize: k, stride: s, padding: p };
   const { y, argmax } = maxPool2dForward(gpu, x.raw, geom, out);
-  return record(op, [x], y, (dy) => [maxPool2dBackward(gpu, x.shape, dy, argmax, geom)], () => gpu.release(argmax));
+  return recordOp(op, [x], y, (dy) => [maxPool2dBackward(gpu, x.shape, dy, argmax, geom)], () => gpu.release(argmax));
 }
 
 /** The mean of each plane: [N,C,H,W] → [N,C,1,1] (PyTorch AdaptiveAvgPool2d(1)). */
@@ -96,7 +96,7 @@ export function avgPool2dGlobal(x: Tensor): Tensor {
   check(x.shape[2] * x.shape[3] >= 1, op, 'x must have at least one pixel', { x });
   const gpu = x.gpu;
   const y = avgPool2dGlobalForward(gpu, x.raw);
-  return record(op, [x], y, (dy) => [avgPool2dGlobalBackward(gpu, x.shape, dy)]);
+  return recordOp(op, [x], y, (dy) => [avgPool2dGlobalBackward(gpu, x.shape, dy)]);
 }
 
 /** Concatenation along dim (negative counts from the end); shapes must agree on every other dim. */
@@ -116,7 +116,7 @@ export function concat(xs: readonly Tensor[], dim = 1): Tensor {
     d,
   );
   const starts = xs.map((_, i) => xs.slice(0, i).reduce((a, t) => a + t.shape[d], 0));
-  return record(op, [...xs], y, (dy, needs) => xs.map((t, i) => (needs[i] ? sliceAlong(gpu, dy, d, starts[i], t.shape[d]) : null)));
+  return recordOp(op, [...xs], y, (dy, needs) => xs.map((t, i) => (needs[i] ? sliceAlong(gpu, dy, d, starts[i], t.shape[d]) : null)));
 }
 
 // ---- parameter-free modules ---------------------------------------------------------------------------

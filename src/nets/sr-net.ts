@@ -12,13 +12,13 @@
 // Model files: safetensors with __metadata__ arch "sr-net", scale, width, blocks, norm, [residual] (saveSRNet / loadSRNet).
 // residual (beyond the paper): output = bicubic ×scale of the input + the network's correction (no tanh).
 import { noGrad, tidy, type Tensor } from '../autograd/tensor.js';
-import type { Gpu } from '../gpu/index.js';
+import { bytesPerElement, pickPrecision, type Gpu, type Precision } from '../gpu/index.js';
 import { createImage, crop, imageToTensor, type Image } from '../io/image.js';
 import { assertFinite } from '../io/finite.js';
 import { WeightFileError, checkTensors, writeSafetensors, type LoadedTensor } from '../io/safetensors.js';
 import { check, checkRank } from '../layers/check.js';
 import { Conv2d, ConvTranspose2d } from '../layers/conv.js';
-import { add, scaledTanh } from '../layers/elementwise.js';
+import { add, cast, scaledTanh } from '../layers/elementwise.js';
 import { bicubicResize2d } from '../layers/resize.js';
 import { Module } from '../layers/module.js';
 import { ResidualBlock, isInference, makeNorm, relu, runRows, type Row } from './blocks.js';
@@ -125,6 +125,9 @@ export interface UpscaleOptions {
   /** LR tile size (pixels per side, before the margins); default: the whole image if its largest activation
    *  fits the device's storage-buffer limit, else the largest tile that does. */
   tile?: number;
+  /** Storage of activations and weights: 'f16' halves their bytes (needs 'shader-f16'; computed in f32);
+   *  'auto' (default): f16 on a GPU that has 'shader-f16', f32 on a CPU adapter (pickPrecision, src/gpu/f16.ts). */
+  precision?: Precision;
   /** Called after each tile: `done` of `total` tiles (an image in one piece is one tile). */
   onProgress?: (p: { done: number; total: number }) => void;
 }
@@ -138,14 +141,16 @@ export async function upscaleImage(net: SRNet, img: Image, opts: UpscaleOptions 
   const s = net.scale;
   const { width: W, height: H } = img;
   if (W < 1 || H < 1) throw new Error(`upscaleImage: empty image ${W}x${H}`);
+  const dtype = pickPrecision(net.gpu, opts.precision, 'upscaleImage');
   const limit = net.gpu.limits.maxStorageBufferBindingSize;
-  const fits = (h: number, w: number) => h * s * w * s * net.width * 4 <= limit;
+  const bpe = bytesPerElement(dtype);
+  const fits = (h: number, w: number) => h * s * w * s * net.width * bpe <= limit;
   const M = net.margin;
   let T = opts.tile;
   if (T === undefined) {
     if (fits(H, W)) T = Math.max(H, W);
     else {
-      T = Math.floor(Math.sqrt(limit / (4 * net.width)) / s) - 2 * M;
+      T = Math.floor(Math.sqrt(limit / (bpe * net.width)) / s) - 2 * M;
       if (T < 1) throw new Error(`upscaleImage: the device's storage buffers (${limit} bytes) are too small for even one tile of ${net}`);
     }
   }
@@ -160,7 +165,7 @@ export async function upscaleImage(net: SRNet, img: Image, opts: UpscaleOptions 
       const y1 = Math.min(H, ty + T + M);
       const x1 = Math.min(W, tx + T + M);
       const part = crop(img, x0, y0, x1 - x0, y1 - y0);
-      const y = noGrad(() => tidy(() => net.forward(imageToTensor(net.gpu, part))));
+      const y = noGrad(() => tidy(() => net.forward(cast(imageToTensor(net.gpu, part), dtype))));
       let data: Float32Array;
       try {
         data = await y.data();
