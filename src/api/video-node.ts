@@ -173,6 +173,30 @@ export async function* readVideo(path: string, opts: ReadVideoOptions = {}): Asy
   }
 }
 
+/** The temporary file a video is written to beside `path`, created empty: whether it can be written is known before
+ *  any work (ffmpeg would only say so once the first frame arrives). */
+async function writableTemp(path: string): Promise<string> {
+  const temp = join(dirname(path), `.${basename(path, extname(path))}.part-${process.pid}${extname(path)}`);
+  const s = await stat(path).catch(() => null);
+  if (s?.isDirectory()) throw new VideoFileError(`cannot write video '${path}': is a directory`, path);
+  await open(temp, 'w')
+    .then((f) => f.close())
+    .catch((e) => {
+      throw new VideoFileError(`cannot write video '${path}': ${fileReason(e)}`, path);
+    });
+  return temp;
+}
+
+/** Everything stylizeVideo checks before any work: the output is not the input and can be written, and the input is
+ *  a video with a video stream. Returns the input's probe. */
+export async function checkVideoJob(input: string, output: string): Promise<VideoInfo> {
+  const same = resolve(input) === resolve(output) || (await Promise.all([stat(input), stat(output)]).then(([a, b]) => a.dev === b.dev && a.ino === b.ino).catch(() => false));
+  if (same) throw new VideoFileError(`the output '${output}' is the input: choose another file`, output);
+  const info = await probeVideo(input);
+  await rm(await writableTemp(output), { force: true });
+  return info;
+}
+
 /** Encoder settings by container: H.264 (yuv420p where the size allows, which players need) or VP9 in WebM. */
 function codecArgs(ext: string, W: number, H: number): string[] {
   const even = W % 2 === 0 && H % 2 === 0;
@@ -207,15 +231,7 @@ export class VideoWriter {
 
   static async open(path: string, opts: WriteVideoOptions): Promise<VideoWriter> {
     const ext = extname(path).toLowerCase();
-    const temp = join(dirname(path), `.${basename(path, extname(path))}.part-${process.pid}${extname(path)}`);
-    const s = await stat(path).catch(() => null);
-    if (s?.isDirectory()) throw new VideoFileError(`cannot write video '${path}': is a directory`, path);
-    // Writable? Find out before any work (ffmpeg would only say so once the first frame arrives).
-    await open(temp, 'w')
-      .then((f) => f.close())
-      .catch((e) => {
-        throw new VideoFileError(`cannot write video '${path}': ${fileReason(e)}`, path);
-      });
+    const temp = await writableTemp(path);
     const { width: W, height: H } = opts;
     const audio = opts.audioFrom ? ['-i', opts.audioFrom, '-map', '0:v', '-map', '1:a:0?', '-c:a', 'copy'] : ['-map', '0:v'];
     const args = ['-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${W}x${H}`, '-framerate', String(opts.frameRate), '-i', 'pipe:0', ...audio, ...codecArgs(ext, W, H), temp];
@@ -295,9 +311,7 @@ export interface StylizeVideoResult {
  * the current batch and still finalises the output (a playable file of the frames done).
  */
 export async function stylizeVideo(gpu: Gpu, net: ImageNetwork, input: string, output: string, opts: StylizeVideoOptions = {}): Promise<StylizeVideoResult> {
-  const same = resolve(input) === resolve(output) || (await Promise.all([stat(input), stat(output)]).then(([a, b]) => a.dev === b.dev && a.ino === b.ino).catch(() => false));
-  if (same) throw new VideoFileError(`the output '${output}' is the input: choose another file`, output);
-  const info = await probeVideo(input);
+  const info = await checkVideoJob(input, output);
   opts.onInfo?.(info);
   const [width, height] = scaledSize(info, opts.size);
   const writer = await VideoWriter.open(output, { width, height, frameRate: info.frameRate, audioFrom: info.audio ? input : undefined });

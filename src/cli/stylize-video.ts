@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL } from '../api/default-model.js';
 import { loadModel } from '../api/model-node.js';
 import { styleOf } from '../api/styles.js';
-import { scaledSize, stylizeVideo } from '../api/video-node.js';
+import { checkVideoJob, scaledSize, stylizeVideo } from '../api/video-node.js';
 import { Gpu } from '../gpu/index.js';
 import { command } from './command.js';
 import { Progress } from './progress.js';
@@ -25,12 +25,13 @@ a playable file of the frames done so far.`,
     arch: { type: 'string', choices: ['paper', 'pytorch-examples'], help: 'architecture for files that do not record one' },
     size: { type: 'int', arg: 'PX', min: 8, help: 'shorter side of the output (480 for 480p; default: the input\'s)' },
     'preserve-color': { type: 'boolean', help: "keep the content's colours (luminance-only transfer)" },
-    strength: { type: 'number', arg: 'S', default: 1, help: '0..1, blend with the content' },
+    strength: { type: 'number', arg: 'S', min: 0, max: 1, default: 1, help: '0..1, blend with the content' },
     batch: { type: 'int', arg: 'N', min: 1, default: 4, help: 'frames per batch on the GPU' },
     blur: { type: 'number', arg: 'PX', min: 0, default: 0, help: 'blur each frame by σ PX before the network: less flicker\n(1.5: −10 % warping error, +5 % style loss), a little less detail' },
   },
   async run(o, [input]) {
-    if (!(o.strength >= 0 && o.strength <= 1)) throw new Error(`--strength must be between 0 and 1, got ${o.strength}`);
+    // The files first: a bad input or output is reported before the GPU starts.
+    await checkVideoJob(input, o.out);
     const controller = new AbortController();
     let progress: Progress | undefined;
     const onSigint = () => {
