@@ -331,7 +331,9 @@ describe('the CLI on a hostile file (stylize --model)', () => {
       "import { writeFileSync } from 'node:fs';\n" +
         `process.on('exit', () => writeFileSync(${JSON.stringify(join(dir, 'usage.json'))}, JSON.stringify(process.resourceUsage())));\n`,
     );
-    const r = spawnSync(process.execPath, ['--import', report, 'bin/perceptual.js', 'stylize', '--model', model, 'examples/village.png', '--out', join(dir, 'out')], {
+    // --verbose: the command runs in this process (not in a child that hides the driver's output), so the figures
+    // the preload reports are the command's own.
+    const r = spawnSync(process.execPath, ['--import', report, 'bin/perceptual.js', 'stylize', '--verbose', '--model', model, 'examples/village.png', '--out', join(dir, 'out')], {
       encoding: 'utf8',
       timeout: 120_000,
     });

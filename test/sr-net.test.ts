@@ -52,15 +52,29 @@ function bnRelu(s: State, x: A, name: string, training: boolean, relu = true): A
   return { data: relu ? y.map((v) => Math.max(v, 0)) : y, shape: x.shape };
 }
 
-function srRef(s: State, x: A, scale: number, blocks: number, training: boolean, residual = false): A {
+function srRef(s: State, x: A, scale: number, blocks: number, training: boolean, residual = false, shuffle = false): A {
   let h = bnRelu(s, conv(s, x, 'conv_in', 4), 'bn_in', training);
   for (let i = 1; i <= blocks; i++) {
     const a = bnRelu(s, conv(s, h, `res${i}.conv1`, 1), `res${i}.bn1`, training);
     const b = bnRelu(s, conv(s, a, `res${i}.conv2`, 1), `res${i}.bn2`, training, false);
     h = { data: h.data.map((v, j) => v + b.data[j]), shape: h.shape };
   }
-  for (let i = 1; i <= Math.log2(scale); i++) h = bnRelu(s, up(s, h, `up${i}`), `bn_up${i}`, training);
-  const o = conv(s, h, 'conv_out', 4);
+  let o: A;
+  if (shuffle) {
+    // conv_out 3×3 to 3·scale² channels at the LR size; channel c·s² + i·s + j is sub-pixel (i, j) of colour c.
+    const c = conv(s, h, 'conv_out', 1);
+    const [N, , H, W] = c.shape;
+    const data = new Float64Array(N * 3 * H * scale * W * scale);
+    for (let n = 0; n < N; n++)
+      for (let k = 0; k < 3; k++)
+        for (let y = 0; y < H * scale; y++)
+          for (let x2 = 0; x2 < W * scale; x2++)
+            data[((n * 3 + k) * H * scale + y) * W * scale + x2] = c.data[((n * 3 * scale * scale + k * scale * scale + (y % scale) * scale + (x2 % scale)) * H + Math.floor(y / scale)) * W + Math.floor(x2 / scale)];
+    o = { data, shape: [N, 3, H * scale, W * scale] };
+  } else {
+    for (let i = 1; i <= Math.log2(scale); i++) h = bnRelu(s, up(s, h, `up${i}`), `bn_up${i}`, training);
+    o = conv(s, h, 'conv_out', 4);
+  }
   // Residual: bicubic ×scale of the input plus the correction, no tanh.
   if (residual) {
     const up = bicubicUpRef(x.data, x.shape, scale);
@@ -260,6 +274,34 @@ describe('SRNet with the bicubic global skip (residual)', () => {
       const back = loadSRNet(gpu(), await saveSRNet(net)).eval();
       expect(back.residual).toBe(true);
       expect((await run(back, x)).y).toEqual(got.y);
+      back.dispose();
+      net.dispose();
+    });
+  }
+});
+
+describe('SRNet with pixel-shuffle upsampling (beyond the paper)', () => {
+  for (const residual of [false, true]) {
+    it(`×4${residual ? ', residual' : ''}: forward (train and eval) against float64; files record the choice, or it is read off the tensors`, async () => {
+      const net = new SRNet(gpu(), { scale: 4, width: 3, blocks: 1, residual, upsample: 'pixel-shuffle', rand: rng(40) });
+      expect(net.stateShapes().get('conv_out.weight')).toEqual([48, 3, 3, 3]);
+      expect(net.stateShapes().has('up1.weight')).toBe(false);
+      const state = randomState(net, 41);
+      net.loadStateDict(state);
+      for (const training of [false, true]) {
+        net.train(training);
+        const x = image([2, 3, 5, 6], 42);
+        expectClose((await run(net, x)).y, srRef(state, x, 4, 1, training, residual, true).data, 1e-4, `pixel-shuffle srNet (${training ? 'train' : 'eval'})`);
+      }
+      const bytes = await saveSRNet(net);
+      expect(readSafetensors(bytes).metadata.upsample).toBe('pixel-shuffle');
+      const bare = writeSafetensors(new Map([...readSafetensors(bytes).tensors].map(([k, t]) => [k, { data: t.data, shape: t.shape }])));
+      const back = loadSRNet(gpu(), bare, { residual });
+      expect([back.scale, back.upsample, back.width, back.blocks]).toEqual([4, 'pixel-shuffle', 3, 1]);
+      back.eval();
+      net.eval();
+      const x = image([1, 3, 4, 4], 43);
+      expect((await run(back, x)).y).toEqual((await run(net, x)).y);
       back.dispose();
       net.dispose();
     });

@@ -30,7 +30,7 @@ import { add, mulScalar } from '../layers/elementwise.js';
 import { mseLoss, totalVariation } from '../layers/loss.js';
 import { bicubicResize2d, gaussianBlur2d } from '../layers/resize.js';
 import type { LossNetworkName } from '../nets/loss-network.js';
-import { SR_NORMS, SR_SCALES, SRNet, saveSRNet, upscaleImage, type SRNorm, type SRScale } from '../nets/sr-net.js';
+import { SR_NORMS, SR_SCALES, SRNet, saveSRNet, upscaleImage, type SRNorm, type SRScale, type SRUpsample } from '../nets/sr-net.js';
 import { cropToMultiple, toUint8Values } from '../eval/sr-eval.js';
 import { Adam } from '../train/adam.js';
 import { ImageFolder } from '../train/dataset.js';
@@ -60,6 +60,8 @@ export interface TrainSROptions extends TrainingRunOptions {
   norm?: SRNorm;
   /** Beyond the paper: predict a correction to the bicubic upscaling (VDSR's global skip); starts at bicubic. */
   residual?: boolean;
+  /** Upsampling: the paper's transposed convs, or a pixel shuffle after a conv at the low resolution. */
+  upsample?: SRUpsample;
   /** Learning rate over the run: constant (the paper's) or cosine decay from `lr` to 0 at `steps`. */
   lrSchedule?: 'constant' | 'cosine';
   /** The loss network's layer for l_feat (default relu2_2). */
@@ -132,9 +134,10 @@ export async function trainSR(gpu: Gpu, o: TrainSROptions): Promise<TrainSRResul
     const residual = o.residual ?? false;
     const schedule = o.lrSchedule ?? 'constant';
     if (schedule !== 'constant' && schedule !== 'cosine') throw new Error(`trainSR: lrSchedule must be constant or cosine, got ${String(schedule)}`);
-    const m = (model = new SRNet(gpu, { scale, width, blocks, norm, residual, rand: () => r.next() }));
+    const upsample = o.upsample ?? 'transposed';
+    const m = (model = new SRNet(gpu, { scale, width, blocks, norm, residual, upsample, rand: () => r.next() }));
     optimizer = new Adam(m.parameters(), { lr });
-    const config = { kind: 'sr', scale, loss: o.loss, width, blocks, norm, residual, size, batchSize, lr, lrSchedule: schedule, tvWeight, seed, ...(net ? { lossNet: lossNetName, featLayer } : {}) };
+    const config = { kind: 'sr', scale, loss: o.loss, width, blocks, norm, residual, upsample, size, batchSize, lr, lrSchedule: schedule, tvWeight, seed, ...(net ? { lossNet: lossNetName, featLayer } : {}) };
     const lossNet = net;
     const result = await train({
       model: m,
@@ -148,7 +151,7 @@ export async function trainSR(gpu: Gpu, o: TrainSROptions): Promise<TrainSRResul
       checkpointEvery: o.checkpointEvery ?? 500,
       sampleEvery: samples.length ? (o.sampleEvery ?? 500) : undefined,
       config,
-      mustMatch: { kind: 'sr', scale, loss: o.loss, width, blocks, norm, residual },
+      mustMatch: { kind: 'sr', scale, loss: o.loss, width, blocks, norm, residual, upsample },
       signal: o.signal,
       onProgress: o.onProgress,
       onLog: o.onLog,

@@ -1,6 +1,6 @@
 // `perceptual train-sr --scale 4|8 --data DIR --loss feat|pixel --out DIR [options]`: a thin layer over trainSR().
 import { SR_DEFAULT_TV_WEIGHT, SR_LOSSES, trainSR } from '../api/train-sr.js';
-import { SR_NORMS, SR_SCALES, type SRScale } from '../nets/sr-net.js';
+import { SR_NORMS, SR_SCALES, SR_UPSAMPLES, type SRScale } from '../nets/sr-net.js';
 import { command } from './command.js';
 import { checkTrainingPaths, runTraining, trainingOptions, trainingRunOptions } from './training-run.js';
 
@@ -25,6 +25,7 @@ Ctrl-C stops after the current step with a checkpoint; --resume continues from i
     },
     'feat-layer': { type: 'string', arg: 'L', help: 'loss-network layer of l_feat (default relu2_2)' },
     residual: { type: 'boolean', help: 'predict a correction to bicubic upscaling (global skip, beyond the paper)' },
+    upsample: { type: 'string', choices: SR_UPSAMPLES, default: 'transposed', help: "the paper's transposed convs, or a conv at low resolution + pixel shuffle" },
     'lr-schedule': { type: 'string', choices: ['constant', 'cosine'], default: 'constant', help: 'learning rate over the run (cosine: to 0 at --steps)' },
     ...trainingOptions({
       size: 288,
@@ -47,6 +48,7 @@ Ctrl-C stops after the current step with a checkpoint; --resume continues from i
         tvWeight: o['tv-weight'],
         featLayer: o['feat-layer'],
         residual: o.residual,
+        upsample: o.upsample,
         lrSchedule: o['lr-schedule'],
         lossNet: o['loss-net'],
         ...hooks,

@@ -21,7 +21,8 @@ import { Conv2d, ConvTranspose2d } from '../layers/conv.js';
 import { add, cast, scaledTanh } from '../layers/elementwise.js';
 import { bicubicResize2d } from '../layers/resize.js';
 import { Module } from '../layers/module.js';
-import { ResidualBlock, isInference, makeNorm, relu, runRows, type Row } from './blocks.js';
+import { ResidualBlock, isInference, makeNorm, relu, runRows, type Row, type Stage } from './blocks.js';
+import { pixelShuffle } from '../layers/pixel-shuffle.js';
 import { readWeightBytes } from '../io/weight-file.js';
 
 export type SRScale = 4 | 8;
@@ -29,6 +30,11 @@ export type SRNorm = 'batch' | 'instance';
 export const SR_SCALES: readonly SRScale[] = [4, 8];
 export const SR_NORMS: readonly SRNorm[] = ['batch', 'instance'];
 export const SR_ARCH = 'sr-net';
+/** How the network upsamples: the paper's stride-½ transposed convs (with norm and ReLU) at growing resolutions, or
+ *  one 3×3 conv to 3·scale² channels at the input's resolution and a pixel shuffle (ESPCN, Shi et al. 2016): beyond
+ *  the paper, most of the work then stays at the low resolution. */
+export type SRUpsample = 'transposed' | 'pixel-shuffle';
+export const SR_UPSAMPLES: readonly SRUpsample[] = ['transposed', 'pixel-shuffle'];
 
 export interface SRNetOptions {
   scale: SRScale;
@@ -42,6 +48,8 @@ export interface SRNetOptions {
   /** Beyond the paper (VDSR's global skip, Kim et al. 2016): the network predicts a correction added to the bicubic
    *  upscaling of its input (conv_out starts at zero, so an untrained network IS bicubic); no output tanh. */
   residual?: boolean;
+  /** Default 'transposed' (the paper's). */
+  upsample?: SRUpsample;
 }
 
 export interface SRForwardOptions {
@@ -57,12 +65,14 @@ export class SRNet extends Module {
   readonly blocks: number;
   readonly norm: SRNorm;
   readonly residual: boolean;
+  readonly upsample: SRUpsample;
   /** The network's table: named rows of layers (see blocks.ts). */
   private readonly rows: Row[];
 
   constructor(gpu: Gpu, opts: SRNetOptions) {
     super(gpu);
-    const { scale, width = 64, blocks = 4, norm = 'batch', rand = Math.random, residual = false } = opts;
+    const { scale, width = 64, blocks = 4, norm = 'batch', rand = Math.random, residual = false, upsample = 'transposed' } = opts;
+    if (!SR_UPSAMPLES.includes(upsample)) throw new Error(`SRNet: unknown upsample "${String(upsample)}" (known: ${SR_UPSAMPLES.join(', ')})`);
     if (!SR_SCALES.includes(scale)) throw new Error(`SRNet: scale must be ${SR_SCALES.join(' or ')}, got ${String(scale)}`);
     if (!(Number.isInteger(width) && width >= 1)) throw new Error(`SRNet: width must be a positive integer, got ${width}`);
     if (!(Number.isInteger(blocks) && blocks >= 0)) throw new Error(`SRNet: blocks must be a non-negative integer, got ${blocks}`);
@@ -72,6 +82,7 @@ export class SRNet extends Module {
     this.blocks = blocks;
     this.norm = norm;
     this.residual = residual;
+    this.upsample = upsample;
     const w = width;
     const n = (name: string) => this.child(name, makeNorm(gpu, w, norm));
     const conv = (name: string, cin: number, cout: number, k: number) => this.child(name, new Conv2d(gpu, cin, cout, k, { padding: (k - 1) / 2, rand }));
@@ -80,13 +91,21 @@ export class SRNet extends Module {
       const block = new ResidualBlock(gpu, { conv1: 'conv1', norm1: 'bn1', conv2: 'conv2', norm2: 'bn2' }, { conv: () => new Conv2d(gpu, w, w, 3, { padding: 1, rand }), norm: () => makeNorm(gpu, w, norm) });
       this.rows.push([`res${i}`, [this.child(`res${i}`, block)]]);
     }
-    for (let i = 1; i <= Math.log2(scale); i++) {
-      const up = this.child(`up${i}`, new ConvTranspose2d(gpu, w, w, 3, { stride: 2, padding: 1, outputPadding: 1, rand }));
-      this.rows.push([`up${i}`, [up, n(`bn_up${i}`), relu]]);
+    let out: Conv2d;
+    const last: Stage[] = [];
+    if (upsample === 'transposed') {
+      for (let i = 1; i <= Math.log2(scale); i++) {
+        const up = this.child(`up${i}`, new ConvTranspose2d(gpu, w, w, 3, { stride: 2, padding: 1, outputPadding: 1, rand }));
+        this.rows.push([`up${i}`, [up, n(`bn_up${i}`), relu]]);
+      }
+      out = conv('conv_out', w, 3, 9);
+    } else {
+      out = conv('conv_out', w, 3 * scale * scale, 3);
+      last.push({ op: 'pixelShuffle', apply: (t) => pixelShuffle(t, scale) });
     }
-    const out = conv('conv_out', w, 3, 9);
     if (residual) for (const p of out.parameters()) p.assign(gpu.zeros(p.shape, p.name));
-    this.rows.push(['conv_out', residual ? [out] : [out, { op: 'scaledTanh', apply: (t) => scaledTanh(t, 127.5, 127.5) }]]);
+    if (!residual) last.push({ op: 'scaledTanh', apply: (t) => scaledTanh(t, 127.5, 127.5) });
+    this.rows.push(['conv_out', [out, ...last]]);
   }
 
   /** RGB 0..255 [N, 3, h, w] → RGB in [0, 255], [N, 3, h·scale, w·scale]. */
@@ -117,7 +136,8 @@ export class SRNet extends Module {
   }
 
   override toString(): string {
-    return `SRNet(×${this.scale}, ${this.norm} norm, width ${this.width}, ${this.blocks} blocks)`;
+    const extra = [this.upsample !== 'transposed' ? this.upsample : '', this.residual ? 'bicubic residual' : ''].filter(Boolean);
+    return `SRNet(×${this.scale}, ${this.norm} norm, width ${this.width}, ${this.blocks} blocks${extra.map((e) => `, ${e}`).join('')})`;
   }
 }
 
@@ -194,7 +214,7 @@ export async function upscaleImage(net: SRNet, img: Image, opts: UpscaleOptions 
 // ---- model files --------------------------------------------------------------------------------------------
 
 /** The metadata keys saveSRNet owns; extra metadata cannot override them. */
-const RESERVED = ['arch', 'scale', 'width', 'blocks', 'norm', 'residual'];
+const RESERVED = ['arch', 'scale', 'width', 'blocks', 'norm', 'residual', 'upsample'];
 
 /** The network's parameters and buffers as safetensors; metadata arch "sr-net", scale, width, blocks, norm, + extra. */
 export async function saveSRNet(net: SRNet, extra: Record<string, string> = {}): Promise<Uint8Array> {
@@ -204,7 +224,7 @@ export async function saveSRNet(net: SRNet, extra: Record<string, string> = {}):
   const tensors = new Map<string, { data: Float32Array; shape: readonly number[] }>();
   for (const [name, t] of net.stateDict()) tensors.set(name, { data: await t.data(), shape: t.shape });
   assertFinite(tensors, 'saveSRNet: refusing to save non-finite weights');
-  return writeSafetensors(tensors, { ...extra, arch: SR_ARCH, scale: String(net.scale), width: String(net.width), blocks: String(net.blocks), norm: net.norm, ...(net.residual ? { residual: 'bicubic' } : {}) });
+  return writeSafetensors(tensors, { ...extra, arch: SR_ARCH, scale: String(net.scale), width: String(net.width), blocks: String(net.blocks), norm: net.norm, ...(net.residual ? { residual: 'bicubic' } : {}), ...(net.upsample !== 'transposed' ? { upsample: net.upsample } : {}) });
 }
 
 export interface LoadSRNetOptions {
@@ -215,6 +235,7 @@ export interface LoadSRNetOptions {
   norm?: SRNorm;
   /** The bicubic global skip (files say so in __metadata__.residual = "bicubic"). */
   residual?: boolean;
+  upsample?: SRUpsample;
   /** Names the source in error messages. */
   file?: string;
 }
@@ -237,7 +258,9 @@ export function inferSRArch(
   };
   const count = (re: RegExp) => [...tensors.keys()].filter((k) => re.test(k)).length;
   let scale = opts.scale ?? (int('scale', metadata.scale, 1) as SRScale | undefined);
-  scale ??= (2 ** count(/^up\d+\.weight$/)) as SRScale;
+  // The transposed convs double the size each; a pixel-shuffle conv_out has 3·scale² out-channels.
+  const out = tensors.get('conv_out.weight')?.shape;
+  scale ??= (tensors.has('up1.weight') || !out ? 2 ** count(/^up\d+\.weight$/) : Math.sqrt(out[0] / 3)) as SRScale;
   if (!SR_SCALES.includes(scale)) {
     throw new WeightFileError(`${file}: scale ${scale}${opts.scale === undefined ? (metadata.scale !== undefined ? ' (__metadata__.scale)' : ' (from the up*.weight tensors)') : ''} is not supported (known: ${SR_SCALES.join(', ')})`);
   }
@@ -248,7 +271,9 @@ export function inferSRArch(
   if (!SR_NORMS.includes(norm)) throw new WeightFileError(`${file}: unknown norm "${norm}" (known: ${SR_NORMS.join(', ')})`);
   if (metadata.residual !== undefined && metadata.residual !== 'bicubic') throw new WeightFileError(`${file}: unknown __metadata__.residual "${metadata.residual}" (known: bicubic)`);
   const residual = opts.residual ?? metadata.residual === 'bicubic';
-  return { scale, width, blocks, norm, residual };
+  const upsample = opts.upsample ?? (metadata.upsample as SRUpsample | undefined) ?? (!tensors.has('up1.weight') && tensors.has('conv_out.weight') ? 'pixel-shuffle' : 'transposed');
+  if (!SR_UPSAMPLES.includes(upsample)) throw new WeightFileError(`${file}: unknown upsample "${upsample}" (known: ${SR_UPSAMPLES.join(', ')})`);
+  return { scale, width, blocks, norm, residual, upsample };
 }
 
 /** Builds an SRNet from tensors already read; mismatched files throw one WeightFileError listing every missing,
