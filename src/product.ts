@@ -5,12 +5,15 @@
 // building blocks stay in core.ts, which the engine subpath exports.
 
 // The device.
-export { Gpu, NoAdapterError, DeviceLostError, GpuMemoryError, type GpuOptions } from './gpu/index.js';
+export { Gpu, NoAdapterError, DeviceLostError, GpuMemoryError, DtypeError, type GpuOptions, type Precision } from './gpu/index.js';
 // Images in memory: planar RGB float32 in 0..255, from and to canvas-style RGBA bytes.
 export { fromRGBA, toRGBA, type Image } from './io/image.js';
 // Style transfer with a trained model: the embedded one, or any other loaded by loadModel (in index.ts/browser.ts).
 export { DEFAULT_MODEL } from './api/default-model.js';
 export { stylizeImage, type StylizeOptions } from './api/stylize.js';
+// Multi-style models: a style by name or a blend of styles ("starry_night:0.7,the_scream:0.3").
+export { parseStyle, styleOf } from './api/styles.js';
+export type { StyleBlend, StyleInfo } from './nets/transformer-net.js';
 // Video as streams of frames (batched on the GPU); the files are index.ts's (ffmpeg) or the page's (<video>).
 export { stylizeFrames, blurredInput, type FrameOptions } from './api/video.js';
 export type { TransformerNet } from './nets/transformer-net.js';

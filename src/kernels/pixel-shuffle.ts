@@ -44,7 +44,7 @@ const backward = kernel('pixelShuffle.backward', `${HEAD}
 export function pixelShuffleForward(gpu: Gpu, x: RawTensor, r: number): RawTensor {
   const [N, Cr, H, W] = x.shape;
   const C = Cr / (r * r);
-  const y = gpu.empty([N, C, H * r, W * r], 'pixelShuffle output');
+  const y = gpu.empty([N, C, H * r, W * r], 'pixelShuffle output', x.dtype);
   const n = numel(y.shape);
   gpu.dispatch(forward, { p: { n, C, H, W, r }, x, y }, gpu.grid(forward, n));
   return y;
