@@ -178,6 +178,21 @@ describe('writeSafetensors / readSafetensors round trip', () => {
     }
   });
 
+  it('F16 storage: half the bytes, every value rounded to the nearest half (ties to even), read back as float32', () => {
+    const data = Float32Array.from([0, -0, 1, 1 / 3, 65504, 70000, 2 ** -24, 1 + 2 ** -11, 1 + 3 * 2 ** -11, -2.5e-8, Number.NaN]);
+    const dataBytes = (file: Uint8Array) => file.length - 8 - Number(new DataView(file.buffer, file.byteOffset).getBigUint64(0, true));
+    const f32 = writeSafetensors({ t: { data, shape: [data.length] } });
+    const f16 = writeSafetensors({ t: { data, shape: [data.length] } }, { note: 'x' }, { dtype: 'F16' });
+    expect(dataBytes(f16)).toBe(dataBytes(f32) / 2);
+    const back = readSafetensors(f16);
+    expect(back.tensors.get('t')!.dtype).toBe('F16');
+    expect(back.metadata).toEqual({ note: 'x' });
+    // 1/3 → 0x3555 (0.333251953125); 70000 overflows to Inf; 1 + 2^-11 is a tie (→ 1, the even one); 1 + 3·2^-11
+    // rounds up to 1 + 2^-9; −2.5e-8 is below half the smallest subnormal (→ −0); NaN stays NaN.
+    expect(Array.from(back.tensors.get('t')!.data)).toEqual([0, -0, 1, 0.333251953125, 65504, Infinity, 2 ** -24, 1, 1 + 2 ** -9, -0, Number.NaN]);
+    expect(() => writeSafetensors({ t: { data, shape: [data.length] } }, {}, { dtype: 'BF16' as never })).toThrow('safetensors: cannot write dtype BF16 (F32, F16)');
+  });
+
   it('refuses bad input to the writer', () => {
     expect(() => writeSafetensors({ w: { data: new Float32Array(5), shape: [2, 3] } })).toThrow(
       new WeightFileError('safetensors: tensor w: shape [2,3] has 6 elements, data has 5'),

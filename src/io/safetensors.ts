@@ -7,6 +7,7 @@
 // The Rust library requires the tensors to tile the data buffer exactly (sorted by begin, each begin equal to the
 // previous end, the last end equal to the buffer length) and end - begin == numel * dtype size. We check the same.
 import { fmtShape } from '../gpu/errors.js';
+import { fromF16, toF16 } from '../gpu/f16.js';
 
 /** A weight file that cannot be used: malformed, truncated, unsupported, or not holding the expected tensors. */
 export class WeightFileError extends Error {
@@ -130,31 +131,6 @@ function aligned(bytes: Uint8Array, align: number): Uint8Array {
   return bytes.byteOffset % align === 0 ? bytes : bytes.slice();
 }
 
-let f16Bits: Uint32Array | undefined;
-/** float32 bit patterns of all 65536 half floats (exact: every half is a float32), built on first use. */
-function f16Table(): Uint32Array {
-  if (f16Bits) return f16Bits;
-  const t = new Uint32Array(65536);
-  for (let h = 0; h < 65536; h++) {
-    const sign = (h & 0x8000) << 16;
-    const exp = (h >> 10) & 0x1f;
-    let mant = h & 0x3ff;
-    if (exp === 0x1f) t[h] = sign | 0x7f800000 | (mant << 13); // inf / nan (payload kept)
-    else if (exp !== 0) t[h] = sign | ((exp + 112) << 23) | (mant << 13); // normal: rebias 15 -> 127
-    else if (mant === 0) t[h] = sign; // +-0
-    else {
-      // subnormal: value mant * 2^-24; normalise the mantissa into a float32 normal
-      let e = 113; // 127 - 15 + 1
-      while ((mant & 0x400) === 0) {
-        mant <<= 1;
-        e--;
-      }
-      t[h] = sign | (e << 23) | ((mant & 0x3ff) << 13);
-    }
-  }
-  return (f16Bits = t);
-}
-
 /**
  * Converts `n` little-endian elements of `dtype` at the start of `bytes` to a new Float32Array.
  * Integers above 2^24 and F64 values are rounded to the nearest float32.
@@ -177,12 +153,9 @@ export function toFloat32(bytes: Uint8Array, dtype: string, n = bytes.byteLength
     case 'BF16': {
       const b = aligned(bytes, 2);
       const src = new Uint16Array(b.buffer, b.byteOffset, n);
+      if (dtype === 'F16') return fromF16(src);
       const bits = new Uint32Array(out.buffer);
-      if (dtype === 'BF16') for (let i = 0; i < n; i++) bits[i] = src[i] << 16; // bf16 is the top half of a float32
-      else {
-        const t = f16Table();
-        for (let i = 0; i < n; i++) bits[i] = t[src[i]];
-      }
+      for (let i = 0; i < n; i++) bits[i] = src[i] << 16; // bf16 is the top half of a float32
       return out;
     }
     case 'F64': {
@@ -224,7 +197,7 @@ function toFloat32Slow(bytes: Uint8Array, dtype: string, out: Float32Array): Flo
   const n = out.length;
   const get: Record<string, (i: number) => number> = {
     F32: (i) => v.getFloat32(4 * i, true),
-    F16: (i) => new Float32Array(new Uint32Array([f16Table()[v.getUint16(2 * i, true)]]).buffer)[0],
+    F16: (i) => fromF16(Uint16Array.of(v.getUint16(2 * i, true)))[0],
     BF16: (i) => new Float32Array(new Uint32Array([v.getUint16(2 * i, true) << 16]).buffer)[0],
     F64: (i) => v.getFloat64(8 * i, true),
     I64: (i) => Number(v.getBigInt64(8 * i, true)),
@@ -395,15 +368,24 @@ export function compareCodePoints(a: string, b: string): number {
   return a.length - b.length;
 }
 
+export interface WriteSafetensorsOptions {
+  /** How the values are stored: F32 (default) or F16 (half the bytes, rounded to nearest, ties to even; for shipped
+   *  models, whose outputs move by less than a level — the readers convert back to float32). */
+  dtype?: 'F32' | 'F16';
+}
+
 /**
  * Serialises float32 tensors the way the Rust library (`safetensors::serialize`) does: tensors sorted by
- * (dtype alignment descending, then name) — all F32 here, so by name — laid out back to back; the header is
+ * (dtype alignment descending, then name) — one dtype here, so by name — laid out back to back; the header is
  * compact JSON with `__metadata__` first, padded with spaces so the data starts at a multiple of 8.
  */
 export function writeSafetensors(
   tensors: Map<string, TensorToWrite> | Record<string, TensorToWrite>,
   metadata?: Record<string, string>,
+  opts: WriteSafetensorsOptions = {},
 ): Uint8Array {
+  const dtype = opts.dtype ?? 'F32';
+  if (dtype !== 'F32' && dtype !== 'F16') throw new WeightFileError(`safetensors: cannot write dtype ${String(dtype)} (F32, F16)`);
   const list = [...(tensors instanceof Map ? tensors.entries() : Object.entries(tensors))];
   for (const [name, t] of list) {
     if (name === '' || name === '__metadata__') throw new WeightFileError(`safetensors: invalid tensor name ${JSON.stringify(name)}`);
@@ -423,11 +405,12 @@ export function writeSafetensors(
     const sorted = Object.keys(metadata).sort(compareCodePoints);
     json.push(`"__metadata__":{${sorted.map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`).join(',')}}`);
   }
+  const size = dtype === 'F16' ? 2 : 4;
   let offset = 0;
   for (const [name, t] of list) {
-    const end = offset + t.data.length * 4;
+    const end = offset + t.data.length * size;
     // Built by hand so the key order is fixed (JSON.stringify of an object would move integer-like names first).
-    json.push(`${JSON.stringify(name)}:{"dtype":"F32","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
+    json.push(`${JSON.stringify(name)}:{"dtype":"${dtype}","shape":[${t.shape.join(',')}],"data_offsets":[${offset},${end}]}`);
     offset = end;
   }
   const headerBytes = new TextEncoder().encode(`{${json.join(',')}}`);
@@ -439,9 +422,12 @@ export function writeSafetensors(
   out.fill(0x20, 8 + headerBytes.length, 8 + headerBytes.length + pad);
   let at = 8 + headerBytes.length + pad;
   for (const [, t] of list) {
-    if (LITTLE_ENDIAN_HOST) out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    if (dtype === 'F16') {
+      const bits = toF16(t.data);
+      for (let i = 0; i < bits.length; i++) dv.setUint16(at + 2 * i, bits[i], true);
+    } else if (LITTLE_ENDIAN_HOST) out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
     else for (let i = 0; i < t.data.length; i++) dv.setFloat32(at + 4 * i, t.data[i], true);
-    at += t.data.byteLength;
+    at += t.data.length * size;
   }
   return out;
 }

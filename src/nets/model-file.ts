@@ -3,7 +3,7 @@
 // read back. The architecture comes from opts, else the file's metadata, else the tensor names and shapes.
 import type { Gpu } from '../gpu/index.js';
 import { assertFinite } from '../io/finite.js';
-import { WeightFileError, checkTensors, writeSafetensors, type LoadedTensor } from '../io/safetensors.js';
+import { WeightFileError, checkTensors, writeSafetensors, type LoadedTensor, type WriteSafetensorsOptions } from '../io/safetensors.js';
 import { readWeightBytes } from '../io/weight-file.js';
 import { TRANSFORMER_NORMS, TRANSFORMER_VARIANTS, TransformerNet, type StyleInfo, type TransformerNorm, type TransformerVariant } from './transformer-net.js';
 
@@ -16,7 +16,7 @@ const RESERVED = ['arch', 'variant', 'norm', 'width', 'styles'];
  * The network's parameters and buffers as a safetensors file. Metadata: arch "transformer-net", variant,
  * norm, width, plus `extra` (free-form strings, e.g. the training command or the style image's name).
  */
-export async function saveTransformerNet(net: TransformerNet, extra: Record<string, string> = {}): Promise<Uint8Array> {
+export async function saveTransformerNet(net: TransformerNet, extra: Record<string, string> = {}, opts: WriteSafetensorsOptions = {}): Promise<Uint8Array> {
   for (const k of RESERVED) {
     if (k in extra) throw new Error(`saveTransformerNet: metadata key "${k}" is set from the network and cannot be given`);
   }
@@ -30,7 +30,7 @@ export async function saveTransformerNet(net: TransformerNet, extra: Record<stri
     norm: net.norm,
     width: String(net.width),
     ...(net.styles > 1 ? { styles: String(net.styles) } : {}),
-  });
+  }, opts);
 }
 
 export interface LoadTransformerNetOptions {
