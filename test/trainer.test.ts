@@ -302,6 +302,17 @@ describe('recorded steps (forward and backward captured on the first step, repla
     expect(await weights(one.model)).not.toEqual(await weights(e.model));
   });
 
+  it('lrAt: the schedule applies to replayed steps too (recorded = eager, bitwise), and it changes the run', async () => {
+    const lrAt = (step: number) => 0.02 / step;
+    const e = await setup(join(root, 'lr-eager'), { record: false, lrAt });
+    await train({ ...e.opts, loss: plainLoss(e.model) });
+    const r = await setup(join(root, 'lr-recorded'), { lrAt });
+    await train({ ...r.opts, loss: plainLoss(r.model) });
+    expect(await weights(r.model)).toEqual(await weights(e.model));
+    expect(r.optimizer.lr).toBe(lrAt(15));
+    expect(await weights(r.model)).not.toEqual(eager.weights);
+  });
+
   it('Inf in a replayed step stops before applying it; the step-4 checkpoint and weights are intact', async () => {
     const out = join(root, 'recorded-nan');
     const a = await setup(out, { checkpointEvery: 2 });

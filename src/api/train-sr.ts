@@ -133,6 +133,7 @@ export async function trainSR(gpu: Gpu, o: TrainSROptions): Promise<TrainSRResul
     const r = new Rng(seed);
     const residual = o.residual ?? false;
     const schedule = o.lrSchedule ?? 'constant';
+    const steps = o.steps ?? 200000;
     if (schedule !== 'constant' && schedule !== 'cosine') throw new Error(`trainSR: lrSchedule must be constant or cosine, got ${String(schedule)}`);
     const upsample = o.upsample ?? 'transposed';
     const m = (model = new SRNet(gpu, { scale, width, blocks, norm, residual, upsample, rand: () => r.next() }));
@@ -142,7 +143,7 @@ export async function trainSR(gpu: Gpu, o: TrainSROptions): Promise<TrainSRResul
     const result = await train({
       model: m,
       optimizer,
-      steps: o.steps ?? 200000,
+      steps,
       outDir: o.outDir,
       data,
       seed,
@@ -152,12 +153,11 @@ export async function trainSR(gpu: Gpu, o: TrainSROptions): Promise<TrainSRResul
       sampleEvery: samples.length ? (o.sampleEvery ?? 500) : undefined,
       config,
       mustMatch: { kind: 'sr', scale, loss: o.loss, width, blocks, norm, residual, upsample },
+      lrAt: schedule === 'cosine' ? (step) => 0.5 * lr * (1 + Math.cos((Math.PI * (step - 1)) / steps)) : undefined,
       signal: o.signal,
       onProgress: o.onProgress,
       onLog: o.onLog,
       loss: async (ctx): Promise<LossTerms> => {
-        // A function of the step alone, so a resumed run continues the same schedule.
-        if (schedule === 'cosine') ctx.optimizer.lr = 0.5 * lr * (1 + Math.cos((Math.PI * (ctx.step - 1)) / ctx.steps));
         const hr = await ctx.batch();
         const sr = m.forward(makeLowRes(gpu, hr, scale));
         const tv = totalVariation(sr);

@@ -58,7 +58,7 @@ export interface StepContext {
   steps: number;
   /** The trainer's generator: checkpointed, so use it (only it) for any randomness of the step. */
   rng: Rng;
-  /** The optimizer, e.g. to set `lr` from `step` for a schedule (a function of the step resumes exactly). */
+  /** The optimizer (its learning rate over the run: TrainOptions.lrAt, which recorded steps honour too). */
   optimizer: Adam;
   /** The next batch of the data source as a tensor [B,3,S,S] (freed after the step); each call takes a new batch. */
   batch(): Promise<Tensor>;
@@ -114,11 +114,15 @@ export interface TrainOptions {
   /** Milliseconds clock (default performance.now), injectable for tests. */
   now?: () => number;
   /** Record the first step's forward and backward and replay them (default true; see the top of this file). The
-   *  loss must then build the same graph each step from ctx.batch() alone (ctx.step may set the learning rate). */
+   *  loss must then build the same graph each step from ctx.batch() alone: a replayed step does not call it, so
+   *  anything per step (a learning-rate schedule: lrAt) must not be set there. */
   record?: boolean;
   /** Steps whose key is the same build the same graph (e.g. the style a multi-style network trains at that step):
    *  one recording per key, each replayed at the steps with its key. Default: one key for every step. */
   recordKey?: (step: number) => string | number;
+  /** The learning rate of step s (1-based), set before every step, recorded or not; a function of the step alone, so
+   *  a resumed run continues the same schedule. Default: the optimizer's own, unchanged. */
+  lrAt?: (step: number) => number;
 }
 
 export interface TrainResult {
@@ -297,6 +301,7 @@ async function trainLocked(opts: TrainOptions): Promise<TrainResult> {
         break;
       }
       const s = step + 1;
+      if (opts.lrAt) optimizer.lr = opts.lrAt(s);
       const ctx: StepContext = {
         step: s,
         steps,
