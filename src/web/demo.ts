@@ -38,6 +38,11 @@ const ui = {
   output: el<HTMLCanvasElement>('output'),
   preview: el<HTMLImageElement>('preview'),
   outputCaption: el<HTMLElement>('output-caption'),
+  blendControls: el<HTMLElement>('blend-controls'),
+  styleA: el<HTMLSelectElement>('style-a'),
+  styleB: el<HTMLSelectElement>('style-b'),
+  blend: el<HTMLInputElement>('blend'),
+  blendValue: el<HTMLOutputElement>('blend-value'),
 };
 
 /** Page state for people and for the browser test: loading, ready (no image yet), running, done (a still image
@@ -47,7 +52,17 @@ function setState(state: 'loading' | 'ready' | 'running' | 'done' | 'error', mes
   ui.status.textContent = message;
 }
 
-const look = (): Look => ({ strength: Number(ui.strength.value), preserveColor: ui.preserve.checked });
+/** The style of a multi-style model: style A, or A and B mixed by the slider (weights 1 − t and t). */
+function styleBlend(): number[] | undefined {
+  if (ui.blendControls.hidden) return undefined;
+  const w = new Array<number>(ui.styleA.options.length).fill(0);
+  const t = Number(ui.blend.value);
+  w[Number(ui.styleA.value)] += 1 - t;
+  w[Number(ui.styleB.value)] += t;
+  return w;
+}
+
+const look = (): Look => ({ strength: Number(ui.strength.value), preserveColor: ui.preserve.checked, style: styleBlend() });
 const STEADY_BLUR = 1.5;
 const steady = () => el<HTMLInputElement>('steady').checked;
 
@@ -111,6 +126,14 @@ async function main(): Promise<void> {
     const next = await loadModel(gpu, src, { file });
     net?.dispose();
     net = next;
+    // A multi-style model lists its styles; blending two of them is a slider.
+    ui.blendControls.hidden = next.styles < 2;
+    for (const sel of [ui.styleA, ui.styleB]) {
+      sel.replaceChildren(...next.styleInfo.map((st, i) => new Option(st.title ? `${st.name} (${st.title})` : st.name, String(i))));
+    }
+    ui.styleB.value = String(Math.min(1, next.styles - 1));
+    ui.blend.value = '0';
+    ui.blendValue.value = '0.00';
     if (!source) setState('ready', `${what} loaded: choose an image or the webcam`);
   };
 
@@ -265,6 +288,14 @@ async function main(): Promise<void> {
   };
   ui.strength.addEventListener('input', restyle);
   ui.preserve.addEventListener('change', restyle);
+  // Another style or blend changes the network's γ, β: a new run.
+  const rerun = guard(async () => {
+    ui.blendValue.value = Number(ui.blend.value).toFixed(2);
+    await step();
+  });
+  for (const c of [ui.styleA, ui.styleB]) c.addEventListener('change', rerun);
+  ui.blend.addEventListener('change', rerun);
+  ui.blend.addEventListener('input', () => (ui.blendValue.value = Number(ui.blend.value).toFixed(2)));
 
   // Hooks for the browser test (test/browser): a readback of the canvas and of the output tensor.
   Object.assign(window, {

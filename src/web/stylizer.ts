@@ -4,11 +4,14 @@ import { noGrad, tidy, type Tensor } from '../autograd/tensor.js';
 import type { Gpu } from '../gpu/index.js';
 import { imageToTensor, type Image } from '../io/image.js';
 import type { ImageNetwork } from '../api/tiled.js';
+import type { StyleBlend } from '../nets/transformer-net.js';
 import type { TensorPresenter } from './present.js';
 
 export interface Look {
   strength: number;
   preserveColor: boolean;
+  /** A multi-style model's style or blend (a change runs the network again; the others only redraw). */
+  style?: StyleBlend;
 }
 
 /** Frames per second over a sliding window of recent frames. */
@@ -49,7 +52,7 @@ export class FrameStylizer {
     const input = imageToTensor(this.gpu, image);
     let output: Tensor;
     try {
-      output = noGrad(() => tidy(() => net.forward(input)));
+      output = noGrad(() => tidy(() => net.forward(input, { style: look.style })));
     } catch (e) {
       input.dispose();
       throw e;

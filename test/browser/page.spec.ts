@@ -169,9 +169,45 @@ describe('demo page in headless Chromium (WebGPU)', () => {
     expect(d.max).toBeLessThanOrEqual(TOLERANCE);
   });
 
+  it('a multi-style model lists its styles; the blend slider mixes two of them like the library in Node', async () => {
+    // A 2-style model (random, width 4) with distinct per-style γ, β, uploaded as the page's own model.
+    const { TransformerNet } = await import('../../src/nets/transformer-net.js');
+    const { saveTransformerNet } = await import('../../src/nets/model-file.js');
+    const two = new TransformerNet(gpu(), { variant: 'pytorch-examples', norm: 'conditional-instance', styles: 2, width: 4, rand: () => Math.random() });
+    for (const [k, t] of two.stateDict()) {
+      if (t.shape.length !== 2) continue;
+      const C = t.shape[1];
+      const row = (i: number) => Math.floor(i / C);
+      t.assign(gpu().upload(Array.from({ length: t.size }, (_, i) => (k.endsWith('weight') ? [2, 0.3][row(i)] : [1, -1][row(i)])), t.shape));
+    }
+    const bytes = await saveTransformerNet(two.eval(), { style_info: JSON.stringify([{ name: 'first', title: 'One' }, { name: 'second' }]) });
+    await page.setInputFiles('#model-file', { name: 'two.safetensors', mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) });
+    await page.waitForSelector('#blend-controls:not([hidden])');
+    expect(await page.$$eval('#style-a option', (o) => o.map((x) => x.textContent))).toEqual(['first (One)', 'second']);
+    await page.evaluate(() => {
+      const b = document.getElementById('blend') as HTMLInputElement;
+      b.value = '0.5';
+      b.dispatchEvent(new Event('change'));
+    });
+    await page.waitForFunction(() => (document.getElementById('blend-value') as HTMLOutputElement).value === '0.50' && document.body.dataset.state === 'done');
+    const raw = await page.evaluate(() => (window as unknown as { perceptualDemo: { readOutput(): Promise<{ data: number[] }> } }).perceptualDemo.readOutput());
+    const ref = (await runImageNetwork(gpu(), two, fixture, { style: [0.5, 0.5] })).data;
+    const first = (await runImageNetwork(gpu(), two, fixture, { style: 0 })).data;
+    const diff = (a: ArrayLike<number>) => raw.data.reduce((m, v, i) => Math.max(m, Math.abs(v - a[i])), 0);
+    console.log(`blend 0.5 of two styles, browser vs Node: raw output max |diff| ${diff(ref).toExponential(2)} (style 0 alone differs by ${diff(first).toFixed(1)})`);
+    expect(diff(ref)).toBeLessThan(1e-2);
+    expect(diff(first)).toBeGreaterThan(100 * Math.max(diff(ref), 1e-4));
+    two.dispose();
+    // Back to the shipped model for what follows.
+    await page.selectOption('#model', { index: 0 });
+    await page.waitForFunction(() => document.body.dataset.state === 'done');
+  });
+
   it('stylizes the webcam stream frame after frame and shows the frame rate', async () => {
+    // Frames counted from now: the earlier tests ran some already.
+    const before = Number(await page.getAttribute('body', 'data-frames'));
     await page.click('#webcam');
-    await page.waitForFunction(() => Number(document.body.dataset.frames) >= 3 || document.body.dataset.state === 'error', null, { timeout: 240_000 });
+    await page.waitForFunction((n) => Number(document.body.dataset.frames) >= n + 3 || document.body.dataset.state === 'error', before, { timeout: 240_000 });
     await waitFor('running');
     const fps = Number(await page.getAttribute('body', 'data-fps'));
     console.log(`webcam: ${await page.textContent('#fps')}`);
