@@ -124,6 +124,26 @@ describe('multi-style TransformerNet (conditional instance norm)', () => {
     });
   }
 
+  it('pytorch-examples with a tanh output: the float64 network then 127.5·tanh + 127.5; the file keeps it', async () => {
+    const net = new TransformerNet(gpu(), { variant: 'pytorch-examples', norm: 'conditional-instance', styles: 2, width: 4, output: 'tanh', rand: rng(11) }).eval();
+    try {
+      const state = randomState(net, 12);
+      net.loadStateDict(state);
+      const x = image([1, 3, 12, 16], 13);
+      const want = pytorchExamplesRef(blended(state, [0, 1]), x).data.map((v) => 127.5 * Math.tanh(v) + 127.5);
+      expectClose(await forward(net, x, 1), want, 1e-4, 'pytorch-examples, tanh output');
+      const bytes = await saveTransformerNet(net);
+      expect(readSafetensors(bytes).metadata.output).toBe('tanh');
+      const again = loadTransformerNet(gpu(), bytes);
+      expect(again.output).toBe('tanh');
+      expect(await forward(again, x, 1)).toEqual(await forward(net, x, 1));
+      again.dispose();
+      expect(() => new TransformerNet(gpu(), { variant: 'paper', output: 'linear' })).toThrow('the paper variant ends in its scaled tanh');
+    } finally {
+      net.dispose();
+    }
+  });
+
   it("training on one style moves only that style's rows of every conditional norm", async () => {
     const net = new TransformerNet(gpu(), { variant: 'pytorch-examples', norm: 'conditional-instance', styles: 3, width: 2, rand: rng(3) });
     try {

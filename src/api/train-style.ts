@@ -34,6 +34,8 @@ export interface TrainStyleOptions extends TrainingRunOptions {
   /** Default instance norm; several styles always use conditional instance norm. */
   norm?: TransformerNorm;
   width?: number;
+  /** pytorch-examples' output: linear (upstream) or 127.5·tanh + 127.5 (starts at mid-grey; see TransformerNet). */
+  output?: 'linear' | 'tanh';
   contentWeight?: number;
   styleWeight?: number;
   contentLayers?: LayerWeights;
@@ -110,12 +112,15 @@ export async function trainStyle(gpu: Gpu, o: TrainStyleOptions): Promise<TrainS
   try {
     net = await openLossNetwork(gpu, 'trainStyle', lossNetName, o.lossWeights, wanted);
     const rng = new Rng(seed);
-    const m = (model = new TransformerNet(gpu, { variant: arch, norm, width, styles: S, rand: () => rng.next() }));
+    const output = o.output ?? (arch === 'paper' ? 'tanh' : 'linear');
+    const m = (model = new TransformerNet(gpu, { variant: arch, norm, width, styles: S, output, rand: () => rng.next() }));
     if (o.init) {
       const from = await loadModel(gpu, o.init);
       try {
-        if (from.variant !== arch || from.norm !== norm || from.width !== width) {
-          throw new Error(`trainStyle: --init ${o.init} is a ${from.variant} network with ${from.norm} norm and width ${from.width}; the run is ${arch}, ${norm}, width ${width} (pass the same --arch, --norm and --width)`);
+        if (from.variant !== arch || from.norm !== norm || from.width !== width || from.output !== output || from.styles !== S) {
+          throw new Error(
+            `trainStyle: --init ${o.init} is ${from}; the run is ${m} (pass the same --arch, --norm, --width, --output and as many --style images)`,
+          );
         }
         m.loadStateDict(new Map(await Promise.all([...from.stateDict()].map(async ([k, t]) => [k, { data: await t.data(), shape: t.shape }] as const))));
       } finally {
@@ -147,6 +152,7 @@ export async function trainStyle(gpu: Gpu, o: TrainStyleOptions): Promise<TrainS
       arch,
       norm,
       width,
+      output,
       size,
       batchSize,
       lr: o.lr ?? 1e-3,
@@ -174,7 +180,7 @@ export async function trainStyle(gpu: Gpu, o: TrainStyleOptions): Promise<TrainS
       checkpointEvery: o.checkpointEvery ?? 500,
       sampleEvery: samples.length ? (o.sampleEvery ?? 500) : undefined,
       config,
-      mustMatch: { kind: 'style', arch, norm, width, ...(S > 1 ? { style: names } : {}) },
+      mustMatch: { kind: 'style', arch, norm, width, output, ...(S > 1 ? { style: names } : {}) },
       // A recording replays one style's graph: one recording per style, each replayed at that style's steps.
       record: o.record !== false,
       recordKey: (step) => (step - 1) % S,

@@ -10,7 +10,7 @@ import { TRANSFORMER_NORMS, TRANSFORMER_VARIANTS, TransformerNet, type StyleInfo
 export const TRANSFORMER_ARCH = 'transformer-net';
 
 /** The metadata keys saveTransformerNet owns; extra metadata cannot override them. */
-const RESERVED = ['arch', 'variant', 'norm', 'width', 'styles'];
+const RESERVED = ['arch', 'variant', 'norm', 'width', 'styles', 'output'];
 
 /**
  * The network's parameters and buffers as a safetensors file. Metadata: arch "transformer-net", variant,
@@ -30,6 +30,7 @@ export async function saveTransformerNet(net: TransformerNet, extra: Record<stri
     norm: net.norm,
     width: String(net.width),
     ...(net.styles > 1 ? { styles: String(net.styles) } : {}),
+    ...(net.variant !== 'paper' && net.output === 'tanh' ? { output: 'tanh' } : {}),
   }, opts);
 }
 
@@ -47,6 +48,7 @@ export interface TransformerArch {
   norm: TransformerNorm;
   width: number;
   styles: number;
+  output: 'linear' | 'tanh';
 }
 
 /** pytorch/examples' neural_style.py drops these keys (saved by old PyTorch versions for InstanceNorm2d). */
@@ -108,7 +110,9 @@ export function inferTransformerArch(
     styles = Number(metadata.styles);
     if (!(Number.isInteger(styles) && styles >= 1)) throw new WeightFileError(`${file}: __metadata__.styles "${metadata.styles}" is not a positive integer`);
   } else if (norm === 'conditional-instance' && conditional) styles = n1[0];
-  return { variant, norm, width, styles };
+  const output = metadata.output ?? (variant === 'paper' ? 'tanh' : 'linear');
+  if (output !== 'linear' && output !== 'tanh') throw new WeightFileError(`${file}: unknown output "${output}" in __metadata__.output (linear, tanh)`);
+  return { variant, norm, width, styles, output };
 }
 
 /** Builds a network from tensors already read; mismatched files throw one WeightFileError listing every

@@ -54,6 +54,9 @@ export interface TransformerNetOptions {
   width?: number;
   /** Styles of a conditional-instance-norm network (default 1). */
   styles?: number;
+  /** pytorch-examples' last conv is linear (upstream); 'tanh' makes it 127.5·tanh + 127.5 as the paper's, so an
+   *  untrained network starts at mid-grey rather than black (the paper variant always has it). */
+  output?: 'linear' | 'tanh';
   /** Uniform [0, 1) source for the initial conv weights (seed it for reproducible runs). */
   rand?: () => number;
 }
@@ -112,6 +115,8 @@ export class TransformerNet extends Module {
   readonly width: number;
   /** Number of styles (conditional instance norm: one γ, β row each; 1 otherwise). */
   readonly styles: number;
+  /** The output activation (see TransformerNetOptions.output). */
+  readonly output: 'linear' | 'tanh';
   /** Names (and what the model file says) of the styles, in order. */
   styleInfo: StyleInfo[];
   /** The network's table: named rows of layers (see blocks.ts). */
@@ -135,6 +140,11 @@ export class TransformerNet extends Module {
     this.norm = norm;
     this.width = width;
     this.styles = styles;
+    const output = opts.output ?? (variant === 'paper' ? 'tanh' : 'linear');
+    if (output !== 'linear' && output !== 'tanh') throw new Error(`TransformerNet: unknown output "${String(output)}" (linear, tanh)`);
+    if (variant === 'paper' && output !== 'tanh') throw new Error('TransformerNet: the paper variant ends in its scaled tanh (output "tanh")');
+    this.output = output;
+    const tanh = op('scaledTanh', (t) => scaledTanh(t, 127.5, 127.5));
     this.styleInfo = Array.from({ length: styles }, (_, i) => ({ name: `style${i + 1}` }));
     const w = width;
     const n = (name: string, c: number) => this.child(name, makeNorm(gpu, c, norm, styles));
@@ -148,7 +158,7 @@ export class TransformerNet extends Module {
         ...res(peResidual),
         ['deconv1', [conv('deconv1', 4 * w, 2 * w, 3, 1, 2), n('in4', 2 * w), relu]],
         ['deconv2', [conv('deconv2', 2 * w, w, 3, 1, 2), n('in5', w), relu]],
-        ['deconv3', [conv('deconv3', w, 3, 9, 1)]],
+        ['deconv3', output === 'tanh' ? [conv('deconv3', w, 3, 9, 1), tanh] : [conv('deconv3', w, 3, 9, 1)]],
       ];
     } else {
       const conv = (name: string, cin: number, cout: number, k: number, o: { stride?: number; padding?: number }) => this.child(name, new Conv2d(gpu, cin, cout, k, { ...o, rand }));
@@ -161,7 +171,7 @@ export class TransformerNet extends Module {
         ...res(paperResidual),
         ['deconv1', [up('deconv1', 4 * w, 2 * w), n('norm4', 2 * w), relu]],
         ['deconv2', [up('deconv2', 2 * w, w), n('norm5', w), relu]],
-        ['conv4', [conv('conv4', w, 3, 9, { padding: 4 }), op('scaledTanh', (t) => scaledTanh(t, 127.5, 127.5))]],
+        ['conv4', [conv('conv4', w, 3, 9, { padding: 4 }), tanh]],
       ];
     }
   }
@@ -238,6 +248,6 @@ export class TransformerNet extends Module {
   }
 
   override toString(): string {
-    return `TransformerNet(${this.variant}, ${this.norm} norm, width ${this.width}${this.styles > 1 ? `, ${this.styles} styles` : ''})`;
+    return `TransformerNet(${this.variant}, ${this.norm} norm, width ${this.width}${this.styles > 1 ? `, ${this.styles} styles` : ''}${this.variant !== 'paper' && this.output === 'tanh' ? ', tanh output' : ''})`;
   }
 }
