@@ -118,13 +118,21 @@ try {
             const target = (await total.data())[0];
             total.dispose();
             obj.dispose();
+            // The curve is only needed up to the network's loss: stop there (K ≪ iters for a weak network).
             const curve: number[] = [];
-            await gatys({ gpu, net: lossNet, content, style, styleSize: Math.max(style.width, style.height), iters, init, ...opts, onIter: (_i, l) => void curve.push(l.total) });
+            const reached = new AbortController();
+            const onIter = (_i: number, l: { total: number }) => {
+              curve.push(l.total);
+              if (l.total <= target) reached.abort();
+            };
+            await gatys({ gpu, net: lossNet, content, style, styleSize: Math.max(style.width, style.height), iters, init, ...opts, onIter, signal: reached.signal }).catch((e) => {
+              if (!reached.signal.aborted) throw e;
+            });
             // K: the first iteration whose loss is at or below the network's (linear between iterations).
             const j = curve.findIndex((v) => v <= target);
             const k = j < 0 ? null : j === 0 ? 0 : j - 1 + (curve[j - 1] - target) / (curve[j - 1] - curve[j]);
             ks.push(k);
-            console.error(`${basename(file)} ${name} ${size}px ${basename(photo)}: network loss ${target.toExponential(3)}, Gatys ${curve[0].toExponential(3)} → ${curve.at(-1)!.toExponential(3)} in ${iters}; K = ${k === null ? `> ${iters}` : k.toFixed(1)}`);
+            console.error(`${basename(file)} ${name} ${size}px ${basename(photo)}: network loss ${target.toExponential(3)}, Gatys ${curve[0].toExponential(3)} → ${curve.at(-1)!.toExponential(3)} in ${curve.length} of ${iters}; K = ${k === null ? `> ${iters}` : k.toFixed(1)}`);
           }
           const mean = (k: 'mean' | 'std', c: number) => outLabs.reduce((acc, l) => acc + l[k][c], 0) / outLabs.length;
           const outLab = { mean: [0, 1, 2].map((c) => mean('mean', c)), std: [0, 1, 2].map((c) => mean('std', c)) };

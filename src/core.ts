@@ -33,7 +33,7 @@ export * from './eval/metrics.js';
 export { Rng } from './train/rng.js';
 export { stylizeImage, transferLuminance, type StylizeOptions } from './api/stylize.js';
 export { runImageNetwork, type ImageNetwork, type TileOptions } from './api/tiled.js';
-export { DEFAULT_MODEL } from './api/default-model.js';
+export { DEFAULT_MODEL, DEFAULT_SR_MODEL } from './api/default-model.js';
 export { Lbfgs, type LbfgsOptions, type LossClosure } from './train/lbfgs.js';
 export { gatys, GatysObjective, type GatysOptions, type GatysLosses } from './train/gatys.js';
 export { optimizationStep, NonFiniteLossError, type LossTerms } from './train/step.js';

@@ -9,7 +9,7 @@ export { Gpu, NoAdapterError, DeviceLostError, GpuMemoryError, DtypeError, type 
 // Images in memory: planar RGB float32 in 0..255, from and to canvas-style RGBA bytes.
 export { fromRGBA, toRGBA, type Image } from './io/image.js';
 // Style transfer with a trained model: the embedded one, or any other loaded by loadModel (in index.ts/browser.ts).
-export { DEFAULT_MODEL } from './api/default-model.js';
+export { DEFAULT_MODEL, DEFAULT_SR_MODEL } from './api/default-model.js';
 export { stylizeImage, type StylizeOptions } from './api/stylize.js';
 // Multi-style models: a style by name or a blend of styles ("starry_night:0.7,the_scream:0.3").
 export { parseStyle, styleOf } from './api/styles.js';

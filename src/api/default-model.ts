@@ -5,3 +5,9 @@ export const DEFAULT_MODEL = {
   /** Where the file lies in the package (a URL, so that it resolves in Node and in a browser bundle). */
   url: new URL('../../models/starry-night-paper-w16.safetensors', import.meta.url),
 };
+
+/** The ×4 super-resolution model that ships with the package: `perceptual upscale` uses it unless given --model. */
+export const DEFAULT_SR_MODEL = {
+  name: 'sr-x4-pixel-w32',
+  url: new URL('../../models/sr-x4-pixel-w32.safetensors', import.meta.url),
+};

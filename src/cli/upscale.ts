@@ -1,8 +1,10 @@
-// `perceptual upscale --model FILE IN... --out DIR [--hist-match] [--tile PX]`: super-resolves files and folders of
-// any size with an SR model (large images run in tiles). Options, the model file, every input's header and the
+// `perceptual upscale [--model FILE] IN... --out DIR [--hist-match] [--tile PX]`: super-resolves files and folders of
+// any size with an SR model (the shipped ×4 one by default) (large images run in tiles). Options, the model file, every input's header and the
 // outputs are checked before the GPU starts (images.ts); bad inputs are reported by name and the rest still
 // processed (exit 1 at the end if any failed). Outputs are PNG files named after the inputs.
 import { matchHistogram } from '../eval/metrics.js';
+import { fileURLToPath } from 'node:url';
+import { DEFAULT_SR_MODEL } from '../api/default-model.js';
 import { Gpu } from '../gpu/index.js';
 import { readImage, writeImage } from '../io/image-node.js';
 import { resizePlanes } from '../io/resize.js';
@@ -16,13 +18,13 @@ export const upscale = command({
   name: 'upscale',
   summary: 'super-resolve images with a trained SR model',
   description: `Super-resolves images (files, or folders of image files) by the model's scale (x4 or x8) with an SR network
-written by 'perceptual train-sr'. Any image size: large images run in overlapping tiles.
+written by 'perceptual train-sr', by default the shipped x4 model (${DEFAULT_SR_MODEL.name}). Any image size: large images run in overlapping tiles.
 ${READS}
 A transparent image keeps its alpha channel (upscaled bilinearly); 16-bit images are read at full precision and
 written with 8 bits. No output may overwrite an input, and no two inputs may share an output name.`,
   positionals: { name: 'IN' },
   options: {
-    model: { type: 'string', arg: 'FILE', required: true, help: 'the SR network (.safetensors, arch sr-net)' },
+    model: { type: 'string', arg: 'FILE', help: `the SR network (.safetensors, arch sr-net)\n(default: the shipped ${DEFAULT_SR_MODEL.name})` },
     out: { type: 'string', arg: 'DIR', required: true, help: 'output folder (created when the first image is written);\noutputs are PNG files named after the inputs' },
     'hist-match': { type: 'boolean', help: "match each output's histogram to its input's, per channel (the paper's post-processing)" },
     tile: { type: 'int', arg: 'PX', min: 1, help: "LR tile size (default: whole images when they fit the GPU's buffer limits)" },
@@ -30,8 +32,9 @@ written with 8 bits. No output may overwrite an input, and no two inputs may sha
     ...imageOptions,
   },
   async run(o, inputs) {
-    const bytes = await readWeightFile(o.model, '--model');
-    readWeightBytes(bytes, o.model); // a malformed file fails here, before the GPU starts
+    const file = o.model ?? DEFAULT_SR_MODEL.name;
+    const bytes = await readWeightFile(o.model ?? fileURLToPath(DEFAULT_SR_MODEL.url), '--model');
+    readWeightBytes(bytes, file); // a malformed file fails here, before the GPU starts
     const plan = await planImages(inputs, { out: o.out, ext: 'png', recursive: o.recursive, maxPixels: o['max-pixels'] }, (m) => console.error(`perceptual upscale: ${m}`));
     if (!plan.jobs.length) return runImages('upscale', plan, async () => '');
 
@@ -39,7 +42,7 @@ written with 8 bits. No output may overwrite an input, and no two inputs may sha
     let net: SRNet | null = null;
     try {
       try {
-        net = loadSRNet(gpu, bytes, { file: o.model }).eval();
+        net = loadSRNet(gpu, bytes, { file }).eval();
       } catch (e) {
         throw new Error(`cannot load the model: ${(e as Error).message}`);
       }
