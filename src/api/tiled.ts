@@ -317,6 +317,9 @@ async function runTiles(gpu: Gpu, net: ImageNetwork, img: Image, tile: number | 
         gpu.release(p.mean);
         gpu.release(p.var);
       }
+      // The next stage's tensors have other shapes: free buffers kept for this one would only add up, stage after
+      // stage (on a CPU adapter that is the process's memory).
+      gpu.trim();
     }
     return out;
   } finally {
