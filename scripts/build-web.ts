@@ -71,18 +71,21 @@ export function demoBuild(outdir = OUT_DIR): esbuild.BuildOptions {
   return { ...common, entryPoints: { demo: join(ROOT, 'src/web/demo.ts') }, outdir, plugins: [useLibraryBundle, nodeOnlyGuard()] };
 }
 
-/** One entry per models/*.safetensors, described from its metadata; DEFAULT_MODEL first. */
+/** One entry per style model in models/*.safetensors (the SR model is not the page's), described from its
+ *  metadata; DEFAULT_MODEL first. */
 export async function modelManifest(outdir = OUT_DIR): Promise<ModelEntry[]> {
   const files = (await readdir(MODELS_DIR)).filter((f) => f.endsWith('.safetensors')).sort();
   const entries: ModelEntry[] = [];
   for (const f of files) {
     const path = join(MODELS_DIR, f);
     const { metadata } = readSafetensors(new Uint8Array(await readFile(path)), f);
+    if (metadata.arch !== 'transformer-net') continue;
     const name = basename(f, '.safetensors');
     let description = [metadata.variant, metadata.norm && `${metadata.norm} norm`, metadata.width && `width ${metadata.width}`].filter(Boolean).join(', ');
     try {
-      const t = JSON.parse(metadata.training ?? 'null') as { style?: string; steps?: number } | null;
-      if (t?.style) description += `; style ${t.style}, ${t.steps} steps`;
+      const t = JSON.parse(metadata.training ?? 'null') as { style?: string | string[]; steps?: number } | null;
+      const styles = Array.isArray(t?.style) ? `${t.style.length} styles (${t.style.join(', ')})` : t?.style && `style ${t.style}`;
+      if (styles) description += `; ${styles}, ${t!.steps} steps`;
     } catch {
       /* free-form metadata: the architecture alone describes it */
     }

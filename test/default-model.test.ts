@@ -19,7 +19,12 @@ describe('embedded default model', () => {
     expect(metadata.arch).toBe('transformer-net');
     const training = JSON.parse(metadata.training);
     expect(training.steps).toBeGreaterThan(0);
-    expect(training.style).toMatch(/\.(jpg|png)$/);
+    // A multi-style model: each style's image, and what `perceptual styles` shows of it.
+    const names = ['starry_night', 'great_wave_crop', 'the_scream', 'composition_vii'];
+    expect(training.style).toEqual(names);
+    const info = JSON.parse(metadata.style_info);
+    expect(info.map((s: { name: string }) => s.name)).toEqual(names);
+    for (const s of info) expect(Object.keys(s)).toEqual(expect.arrayContaining(['title', 'artist', 'source', 'licence']));
   });
 
   it("the README's main command stylizes the example image, keeping its size", async () => {

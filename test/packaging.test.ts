@@ -51,7 +51,7 @@ describe('the npm package', () => {
 
   it('holds the build, the bin, the models, README and LICENSE; no test, bench, docs, CI or source file', () => {
     const paths = pack.files.map((f) => f.path);
-    for (const p of ['package.json', 'README.md', 'LICENSE', 'bin/perceptual.js', 'models/starry-night-paper-w16.safetensors', 'dist/cli/main.js']) {
+    for (const p of ['package.json', 'README.md', 'LICENSE', 'bin/perceptual.js', 'models/four-styles-w16.safetensors', 'models/sr-x4-pixel-w32.safetensors', 'dist/cli/main.js']) {
       expect(paths).toContain(p);
     }
     expect(paths.filter((p) => /^(test|bench|docs|\.ci|src|scripts|web|examples)\//.test(p) || /^(tsconfig|vitest)/.test(p))).toEqual([]);
