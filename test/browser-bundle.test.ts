@@ -2,11 +2,12 @@
 // `perceptual-webgpu/browser` exports the root's product API minus what needs files, the engine's browser build
 // shares its modules and exports everything browser-safe, the demo runs on the library bundle (not on a second
 // copy), and the guard really rejects a Node-only import. Also the cut between the product API and the engine.
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as esbuild from 'esbuild';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_MODEL } from '../src/api/default-model.js';
+import { DEFAULT_MODEL, DEFAULT_SR_MODEL } from '../src/api/default-model.js';
+import { readSafetensors } from '../src/io/safetensors.js';
 import * as core from '../src/core.js';
 import * as nodeEngine from '../src/engine.js';
 import * as nodeEntry from '../src/index.js';
@@ -93,8 +94,11 @@ describe('browser bundle', () => {
     }
   });
 
-  it('lists every shipped model for the demo, the default first, by URLs relative to the bundle', async () => {
-    const shipped = readdirSync(join(ROOT, 'models')).filter((f) => f.endsWith('.safetensors'));
+  it('lists every shipped style model for the demo (not the SR model), the default first, by URLs relative to the bundle', async () => {
+    const files = readdirSync(join(ROOT, 'models')).filter((f) => f.endsWith('.safetensors'));
+    const arch = (f: string) => readSafetensors(new Uint8Array(readFileSync(join(ROOT, 'models', f)))).metadata.arch;
+    const shipped = files.filter((f) => arch(f) === 'transformer-net');
+    expect(files.filter((f) => arch(f) === 'sr-net')).toEqual([`${DEFAULT_SR_MODEL.name}.safetensors`]);
     const manifest = await modelManifest();
     expect(manifest.map((m) => `${m.name}.safetensors`).sort()).toEqual(shipped.sort());
     expect(manifest[0]).toMatchObject({ name: DEFAULT_MODEL.name, default: true });
