@@ -112,8 +112,8 @@ export async function trainStyle(gpu: Gpu, o: TrainStyleOptions): Promise<TrainS
   try {
     net = await openLossNetwork(gpu, 'trainStyle', lossNetName, o.lossWeights, wanted);
     const rng = new Rng(seed);
-    const output = o.output ?? (arch === 'paper' ? 'tanh' : 'linear');
-    const m = (model = new TransformerNet(gpu, { variant: arch, norm, width, styles: S, output, rand: () => rng.next() }));
+    const m = (model = new TransformerNet(gpu, { variant: arch, norm, width, styles: S, output: o.output, rand: () => rng.next() }));
+    const output = m.output; // the variant's default when not given
     if (o.init) {
       const from = await loadModel(gpu, o.init);
       try {

@@ -1,11 +1,10 @@
 // `perceptual styles [--model FILE]`: the styles a model offers (default: the embedded one), with what its file
 // says of each: title, artist, source and licence. Reads the file's header only (no GPU).
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL } from '../api/default-model.js';
 import { readWeightBytes } from '../io/weight-file.js';
 import { styleInfoOf } from '../nets/model-file.js';
 import { command } from './command.js';
-import { readWeightFile } from './weight-files.js';
+import { modelOption, readWeightFile } from './weight-files.js';
 
 export const styles = command({
   name: 'styles',
@@ -17,14 +16,14 @@ Pick one with 'perceptual stylize --style NAME', or blend several with --style N
     json: { type: 'boolean', help: 'print the list as JSON' },
   },
   async run(o) {
-    const path = o.model ?? fileURLToPath(DEFAULT_MODEL.url);
-    const { metadata } = readWeightBytes(await readWeightFile(path, '--model'), o.model ?? DEFAULT_MODEL.name);
+    const { path, name } = modelOption(o.model, DEFAULT_MODEL);
+    const { metadata } = readWeightBytes(await readWeightFile(path, '--model'), name);
     const list = styleInfoOf(metadata, Number(metadata.styles ?? 1));
     if (o.json) {
       console.log(JSON.stringify(list, null, 2));
       return 0;
     }
-    console.log(`${o.model ?? DEFAULT_MODEL.name}: ${list.length} style${list.length > 1 ? 's' : ''}`);
+    console.log(`${name}: ${list.length} style${list.length > 1 ? 's' : ''}`);
     list.forEach(({ name, ...rest }, i) => {
       const about = [rest.title && rest.artist ? `${rest.title}, ${rest.artist}${rest.year ? ` (${rest.year})` : ''}` : rest.title, rest.licence && `licence: ${rest.licence}`, rest.source && `source: ${rest.source}`].filter(Boolean);
       console.log(`  ${String(i).padStart(2)}  ${name.padEnd(20)} ${about.join('; ')}`);

@@ -1,6 +1,5 @@
 // `perceptual stylize-video IN --out OUT [options]`: a video file stylized frame by frame (in batches on the GPU),
 // streamed through ffmpeg with the audio copied; Ctrl-C stops after the current batch and leaves a playable file.
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL } from '../api/default-model.js';
 import { loadModel } from '../api/model-node.js';
 import { styleOf } from '../api/styles.js';
@@ -8,6 +7,7 @@ import { checkVideoJob, scaledSize, stylizeVideo } from '../api/video-node.js';
 import { Gpu } from '../gpu/index.js';
 import { command } from './command.js';
 import { Progress } from './progress.js';
+import { modelOption } from './weight-files.js';
 
 export const stylizeVideoCli = command({
   name: 'stylize-video',
@@ -43,7 +43,8 @@ a playable file of the frames done so far.`,
     process.once('SIGINT', onSigint);
     const gpu = await Gpu.create();
     try {
-      const net = await loadModel(gpu, o.model ?? fileURLToPath(DEFAULT_MODEL.url), { arch: o.arch, file: o.model ?? DEFAULT_MODEL.name });
+      const { path, name } = modelOption(o.model, DEFAULT_MODEL);
+      const net = await loadModel(gpu, path, { arch: o.arch, file: name });
       try {
         const style = o.style === undefined ? undefined : styleOf(net, o.style);
         const r = await stylizeVideo(gpu, net, input, o.out, {

@@ -1,7 +1,6 @@
 // `perceptual stylize [--model FILE] IN... --out DIR`: files and folders, any size. Options, the model file, the
 // style, every input's header and the outputs are checked before the GPU starts (images.ts); bad inputs are
 // reported by name and the rest still processed.
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_MODEL } from '../api/default-model.js';
 import { loadModel } from '../api/model-node.js';
 import { parseStyle } from '../api/styles.js';
@@ -12,7 +11,7 @@ import { readWeightBytes } from '../io/weight-file.js';
 import { styleInfoOf } from '../nets/model-file.js';
 import { command } from './command.js';
 import { READS, formatNotes, imageOptions, outputFolder, planImages, runImages } from './images.js';
-import { readWeightFile } from './weight-files.js';
+import { modelOption, readWeightFile } from './weight-files.js';
 
 export const stylize = command({
   name: 'stylize',
@@ -40,8 +39,8 @@ with 8 bits. No output may overwrite an input, and no two inputs may share an ou
   async run(o, inputs) {
     const format = o.format === 'jpeg' ? 'jpg' : o.format;
     // Everything that can fail without the GPU fails first: the model file, the style, the inputs, the outputs.
-    const file = o.model ?? DEFAULT_MODEL.name;
-    const bytes = await readWeightFile(o.model ?? fileURLToPath(DEFAULT_MODEL.url), '--model');
+    const { path, name: file } = modelOption(o.model, DEFAULT_MODEL);
+    const bytes = await readWeightFile(path, '--model');
     const { metadata } = readWeightBytes(bytes, file);
     const names = styleInfoOf(metadata, Number(metadata.styles ?? 1)).map((s) => s.name);
     let style;

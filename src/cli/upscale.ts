@@ -1,10 +1,9 @@
 // `perceptual upscale [--model FILE] IN... --out DIR [--hist-match] [--tile PX]`: super-resolves files and folders of
-// any size with an SR model (the shipped ×4 one by default) (large images run in tiles). Options, the model file, every input's header and the
-// outputs are checked before the GPU starts (images.ts); bad inputs are reported by name and the rest still
+// any size with an SR model (by default the shipped ×4 one; large images run in tiles). Options, the model file,
+// every input's header and the outputs are checked before the GPU starts (images.ts); bad inputs are reported by name and the rest still
 // processed (exit 1 at the end if any failed). Outputs are PNG files named after the inputs.
-import { matchHistogram } from '../eval/metrics.js';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_SR_MODEL } from '../api/default-model.js';
+import { matchHistogram } from '../eval/metrics.js';
 import { Gpu } from '../gpu/index.js';
 import { readImage, writeImage } from '../io/image-node.js';
 import { resizePlanes } from '../io/resize.js';
@@ -12,7 +11,7 @@ import { readWeightBytes } from '../io/weight-file.js';
 import { loadSRNet, upscaleImage, type SRNet } from '../nets/sr-net.js';
 import { command } from './command.js';
 import { READS, formatNotes, imageOptions, outputFolder, planImages, runImages } from './images.js';
-import { readWeightFile } from './weight-files.js';
+import { modelOption, readWeightFile } from './weight-files.js';
 
 export const upscale = command({
   name: 'upscale',
@@ -32,8 +31,8 @@ written with 8 bits. No output may overwrite an input, and no two inputs may sha
     ...imageOptions,
   },
   async run(o, inputs) {
-    const file = o.model ?? DEFAULT_SR_MODEL.name;
-    const bytes = await readWeightFile(o.model ?? fileURLToPath(DEFAULT_SR_MODEL.url), '--model');
+    const { path, name: file } = modelOption(o.model, DEFAULT_SR_MODEL);
+    const bytes = await readWeightFile(path, '--model');
     readWeightBytes(bytes, file); // a malformed file fails here, before the GPU starts
     const plan = await planImages(inputs, { out: o.out, ext: 'png', recursive: o.recursive, maxPixels: o['max-pixels'] }, (m) => console.error(`perceptual upscale: ${m}`));
     if (!plan.jobs.length) return runImages('upscale', plan, async () => '');

@@ -2,6 +2,7 @@
 // starts: a missing path, a folder, or a file that is plainly something else (text, an image, a web page) is one line
 // naming the flag, the path, what the file is and what was expected.
 import { open, stat } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import { readFileBytes } from '../io/files.js';
 
 const EXPECTED = 'expected a safetensors file or a PyTorch checkpoint (.pth, a zip archive)';
@@ -50,4 +51,10 @@ export async function checkWeightFile(path: string, flag: string): Promise<void>
 export async function readWeightFile(path: string, flag: string): Promise<Uint8Array> {
   await checkWeightFile(path, flag);
   return readFileBytes(path);
+}
+
+/** `--model`, or the model shipped in the package when it is not given: the path to read and the name that
+ *  messages use for it. */
+export function modelOption(given: string | undefined, shipped: { name: string; url: URL }): { path: string; name: string } {
+  return given === undefined ? { path: fileURLToPath(shipped.url), name: shipped.name } : { path: given, name: given };
 }

@@ -257,10 +257,12 @@ export function inferSRArch(
     return n;
   };
   const count = (re: RegExp) => [...tensors.keys()].filter((k) => re.test(k)).length;
-  let scale = opts.scale ?? (int('scale', metadata.scale, 1) as SRScale | undefined);
-  // The transposed convs double the size each; a pixel-shuffle conv_out has 3·scale² out-channels.
+  // What the tensors say: transposed convs (up1, up2, …) each double the size; without them, conv_out feeds a pixel
+  // shuffle and has 3·scale² out-channels.
   const out = tensors.get('conv_out.weight')?.shape;
-  scale ??= (tensors.has('up1.weight') || !out ? 2 ** count(/^up\d+\.weight$/) : Math.sqrt(out[0] / 3)) as SRScale;
+  const shuffled = !tensors.has('up1.weight') && out !== undefined;
+  let scale = opts.scale ?? (int('scale', metadata.scale, 1) as SRScale | undefined);
+  scale ??= (shuffled ? Math.sqrt(out[0] / 3) : 2 ** count(/^up\d+\.weight$/)) as SRScale;
   if (!SR_SCALES.includes(scale)) {
     throw new WeightFileError(`${file}: scale ${scale}${opts.scale === undefined ? (metadata.scale !== undefined ? ' (__metadata__.scale)' : ' (from the up*.weight tensors)') : ''} is not supported (known: ${SR_SCALES.join(', ')})`);
   }
@@ -271,7 +273,7 @@ export function inferSRArch(
   if (!SR_NORMS.includes(norm)) throw new WeightFileError(`${file}: unknown norm "${norm}" (known: ${SR_NORMS.join(', ')})`);
   if (metadata.residual !== undefined && metadata.residual !== 'bicubic') throw new WeightFileError(`${file}: unknown __metadata__.residual "${metadata.residual}" (known: bicubic)`);
   const residual = opts.residual ?? metadata.residual === 'bicubic';
-  const upsample = opts.upsample ?? (metadata.upsample as SRUpsample | undefined) ?? (!tensors.has('up1.weight') && tensors.has('conv_out.weight') ? 'pixel-shuffle' : 'transposed');
+  const upsample = opts.upsample ?? (metadata.upsample as SRUpsample | undefined) ?? (shuffled ? 'pixel-shuffle' : 'transposed');
   if (!SR_UPSAMPLES.includes(upsample)) throw new WeightFileError(`${file}: unknown upsample "${upsample}" (known: ${SR_UPSAMPLES.join(', ')})`);
   return { scale, width, blocks, norm, residual, upsample };
 }
